@@ -1,0 +1,373 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ceds.generate collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: data_migrations
+short_description: Report CEDS Generate data migration status and reset failed steps safely
+version_added: 0.1.0
+description:
+  - Reads C(App.DataMigrations) of a CEDS Generate database and reports the state of every migration step
+    (C(ods), C(rds), C(report), ...) as the fact C(generate_migrations).
+  - With O(state=reset), resets failed steps to C(success), the documented fix for a Generate whose report
+    pages say "The migration must be run prior to viewing reports", but only when it is needed and safe.
+  - A step is B(failed) when its status is C(error), or B(stuck) when it is C(pending) or C(processing) and
+    was last triggered more than O(stuck_after) seconds ago (or never). A step is B(running) when it is
+    C(processing) within O(stuck_after).
+  - A reset happens only when at least one step is failed and none is running. It sets every step whose status
+    is C(error), C(pending) or C(processing) to C(success), like the manual
+    C(update App.DataMigrations set DataMigrationStatusId = 5), limited to the rows that need it. Steps in
+    C(initial) or C(success), and steps whose status id is none of Generate's codes, are never touched.
+  - When a step is running, nothing is changed and the module warns C(reset deferred).
+  - Status ids are looked up by their codes (C(initial), C(pending), C(processing), C(error), C(success)) in
+    C(DataMigrationStatuses), as Generate itself does, so installs with other ids work.
+  - Each step is reset with a compare-and-set on the status that was read, all in one transaction. If Generate
+    changed a step in between, the module rolls back, reads again and plans once more; if the steps change
+    again, it fails with nothing written.
+  - The module runs where the task runs (usually the controller or an execution environment, with
+    C(ansible_connection=local)) and reaches SQL Server over the network.
+author:
+  - ceds.generate contributors
+options:
+  state:
+    description:
+      - V(status) only reads and reports.
+      - V(reset) also resets failed steps to C(success) when that is needed and safe.
+    type: str
+    choices: [status, reset]
+    default: status
+  stuck_after:
+    description:
+      - Seconds after its last trigger that a C(pending) or C(processing) step counts as stuck.
+      - The default is Generate's own command timeout for a migration (30000 seconds).
+      - V(0) turns stuck detection off; a C(processing) step then always counts as running.
+      - At most 2592000 (30 days, as long as Generate keeps its history).
+    type: int
+    default: 30000
+  history_lines:
+    description:
+      - Lines of C(DataMigrationHistories) reported per failed step in C(last_errors), newest first, from the
+        step's last trigger on (0 to 100).
+    type: int
+    default: 5
+  audit:
+    description:
+      - Write one C(DataMigrationHistories) line per reset step, in the reset's transaction, saying what was
+        reset from what and by this module, so Generate's own history shows it.
+    type: bool
+    default: true
+  audit_note:
+    description:
+      - Text added to each audit line, for example an AWX job id or a ticket number (at most 500 characters).
+    type: str
+extends_documentation_fragment:
+  - ceds.generate.connection
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.facts
+attributes:
+  check_mode:
+    support: full
+    details: Reads the tables and returns the same plan; no UPDATE or INSERT is sent.
+  diff_mode:
+    support: full
+    details: Returns the status code of every step before and after, keyed by type code.
+  facts:
+    support: full
+  platform:
+    platforms: posix
+seealso:
+  - name: CEDS Generate troubleshooting
+    description: The manual fix this module automates.
+    link: https://ceds.ed.gov/generate.aspx
+"""
+
+EXAMPLES = r"""
+- name: Report the migration status of a Generate database
+  ceds.generate.data_migrations:
+    server: sql01.example.org
+    username: generate_monitor
+    password: "{{ generate_db_password }}"
+  register: migrations
+
+- name: Reset failed migration steps, noting the AWX job in Generate's history
+  ceds.generate.data_migrations:
+    state: reset
+    server: sql01.example.org
+    database: generate
+    username: generate_reset
+    password: "{{ generate_db_password }}"
+    audit_note: "AWX job {{ awx_job_id | default('manual') }}"
+
+- name: Set the connection once for every task of the play
+  hosts: generate
+  connection: local
+  gather_facts: false
+  module_defaults:
+    group/ceds.generate.database:
+      server: "{{ generate_db_server }}"
+      username: "{{ generate_db_username }}"
+      password: "{{ generate_db_password }}"
+  tasks:
+    - name: Reset when needed
+      ceds.generate.data_migrations:
+        state: reset
+
+- name: Use a full ODBC connection string (for example Kerberos)
+  ceds.generate.data_migrations:
+    connection_string: "DRIVER={ODBC Driver 18 for SQL Server};SERVER=sql01,1433;DATABASE=generate;Trusted_Connection=yes"
+"""
+
+RETURN = r"""
+changed:
+  description: Whether steps were reset (in check mode, whether they would be).
+  returned: always
+  type: bool
+  sample: true
+msg:
+  description: One line saying what was done, or why nothing was.
+  returned: always
+  type: str
+  sample: "reset 2 steps: rds error -> success, report pending -> success"
+deferred:
+  description: True when failed steps need a reset but a running step holds it back.
+  returned: success
+  type: bool
+  sample: false
+reset_steps:
+  description: The steps reset (or, in check mode, that would be), with the status codes before and after.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"id": 2, "type_code": "rds", "from": "error", "to": "success"}]
+  contains:
+    id:
+      description: DataMigrationId of the step.
+      type: int
+      returned: always
+      sample: 2
+    type_code:
+      description: Type code of the step.
+      type: str
+      returned: always
+      sample: rds
+    from:
+      description: Status code before the reset.
+      type: str
+      returned: always
+      sample: error
+    to:
+      description: Status code after the reset.
+      type: str
+      returned: always
+      sample: success
+executed_queries:
+  description: The SQL statements sent, without their parameter values.
+  returned: always
+  type: list
+  elements: str
+  sample: ['UPDATE "App"."DataMigrations" SET "DataMigrationStatusId" = ? WHERE "DataMigrationId" = ? AND "DataMigrationStatusId" = ?']
+diff:
+  description: Status code of every step before and after, keyed by type code.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"ods": "success", "rds": "error"}, "after": {"ods": "success", "rds": "success"}}
+ansible_facts:
+  description: Facts about the migrations.
+  returned: success
+  type: dict
+  contains:
+    generate_migrations:
+      description: The migration status of the database; after a real reset, the state the reset left.
+      returned: success
+      type: dict
+      contains:
+        state:
+          description: V(failed) when a step is failed or stuck, else V(running) when a step is processing or
+            freshly pending, else V(ok).
+          type: str
+          returned: success
+          sample: failed
+        reset_needed:
+          description: Whether failed or stuck steps need a reset.
+          type: bool
+          returned: success
+          sample: true
+        steps:
+          description: Every row of DataMigrations, ordered by DataMigrationId.
+          type: list
+          elements: dict
+          returned: success
+          sample: [{"id": 2, "type_id": 2, "type_code": "rds", "type_name": "Reporting Data Store", "status_id": 4,
+                    "status_code": "error", "status_name": "Error", "last_trigger_date": "2026-11-26T01:00:00.000Z",
+                    "last_duration_seconds": 3600, "age_seconds": 32400, "user_name": "admin", "stuck": false}]
+          contains:
+            id:
+              description: DataMigrationId.
+              type: int
+              returned: success
+              sample: 2
+            type_id:
+              description: DataMigrationTypeId.
+              type: int
+              returned: success
+              sample: 2
+            type_code:
+              description: Type code (C(ods), C(rds), C(report), ...); null when the type id is unknown.
+              type: str
+              returned: success
+              sample: rds
+            type_name:
+              description: Type name.
+              type: str
+              returned: success
+              sample: Reporting Data Store
+            status_id:
+              description: DataMigrationStatusId.
+              type: int
+              returned: success
+              sample: 4
+            status_code:
+              description: Status code; null when the status id is none of Generate's codes.
+              type: str
+              returned: success
+              sample: error
+            status_name:
+              description: Status name.
+              type: str
+              returned: success
+              sample: Error
+            last_trigger_date:
+              description: When the step's last run started, ISO 8601 in UTC, or null.
+              type: str
+              returned: success
+              sample: "2026-11-26T01:00:00.000Z"
+            last_duration_seconds:
+              description: Duration of the last successful run; null when unknown or the column is absent.
+              type: int
+              returned: success
+              sample: 3600
+            age_seconds:
+              description: Seconds since the last trigger (negative when the date lies in the future), or null.
+              type: int
+              returned: success
+              sample: 32400
+            user_name:
+              description: Who started the last run (Generate 12.0 and later), or null.
+              type: str
+              returned: success
+              sample: admin
+            stuck:
+              description: Whether the step is pending or processing for longer than O(stuck_after).
+              type: bool
+              returned: success
+              sample: false
+        failed_steps:
+          description: Type codes of the failed or stuck steps.
+          type: list
+          elements: str
+          returned: success
+          sample: ["rds"]
+        running_steps:
+          description: Type codes of the steps processing within O(stuck_after).
+          type: list
+          elements: str
+          returned: success
+          sample: []
+        last_errors:
+          description: Newest history lines of each failed step since its last trigger, at most
+            O(history_lines) per step, newest first.
+          type: list
+          elements: dict
+          returned: success
+          sample: [{"type_code": "rds", "date": "2026-11-26T01:20:00.000Z",
+                    "message": "RDS Migration Complete - either due to error or cancellation"}]
+          contains:
+            type_code:
+              description: Type code of the step.
+              type: str
+              returned: success
+              sample: rds
+            date:
+              description: Date of the line, ISO 8601 in UTC.
+              type: str
+              returned: success
+              sample: "2026-11-26T01:20:00.000Z"
+            message:
+              description: The history message.
+              type: str
+              returned: success
+              sample: "RDS Migration Complete - either due to error or cancellation"
+        database_version:
+          description: Generate's database version from GenerateConfigurations, or null.
+          type: str
+          returned: success
+          sample: "13.1"
+        metadata_status:
+          description: Generate's metadata status (C(OK), C(FAILED), C(PROCESSING)) from GenerateConfigurations,
+            or null.
+          type: str
+          returned: success
+          sample: OK
+        checked_at:
+          description: When the check ran, ISO 8601 in UTC.
+          type: str
+          returned: success
+          sample: "2026-11-26T10:00:00.000Z"
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table
+
+
+def argument_spec():
+    spec = database.connection_argument_spec()
+    spec.update(
+        state=dict(type="str", default="status", choices=["status", "reset"]),
+        stuck_after=dict(type="int", default=30000),
+        history_lines=dict(type="int", default=5),
+        audit=dict(type="bool", default=True),
+        audit_note=dict(type="str"),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if database.pyodbc is None:
+        module.fail_json(msg=missing_required_lib("pyodbc", reason=database.PYODBC_HINT),
+                         exception=database.PYODBC_IMPORT_ERROR)
+    try:
+        options = migration_table.check_options(module.params)
+    except database.ConnectionOptionsError as exc:
+        module.fail_json(msg="%s" % exc, executed_queries=[])
+    # Secrets that came from the environment are unknown to Ansible's no_log: register them too.
+    secrets = database.secrets_of(options)
+    module.no_log_values.update(secrets)
+    table = migration_table.MigrationTable(None, options)
+    try:
+        table.connection = database.connect(options)
+        result = migration_table.run(table, options, module.check_mode)
+    except (database.DatabaseError, migration_table.RunFailed) as exc:
+        table.close()
+        module.fail_json(msg=database.scrub(exc, secrets), executed_queries=table.executed_queries)
+    except database.pyodbc.Error as exc:
+        table.close()
+        module.fail_json(msg="%s" % database.translate(exc, "reading the migration steps", options),
+                         executed_queries=table.executed_queries)
+    table.close()
+    result["executed_queries"] = table.executed_queries
+    if not module._diff:
+        result.pop("diff")
+    for warning in result.pop("warnings"):
+        module.warn(database.scrub(warning, secrets))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

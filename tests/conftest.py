@@ -1,0 +1,60 @@
+"""Fixtures shared by every test: the collection on sys.path, databases, and the module runner."""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+
+import pytest
+
+SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
+sys.path.insert(0, SUPPORT)
+
+import ansible_run  # noqa: E402
+import generate_db  # noqa: E402
+from postgres_cluster import PostgresCluster  # noqa: E402
+
+sys.path.insert(0, ansible_run.collections_path())
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster for the whole test session."""
+    cluster = PostgresCluster().start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture
+def pg_db(postgres):
+    """A fresh Generate database on the PostgreSQL cluster (schema App), dropped afterwards."""
+    name = "generate_%s" % uuid.uuid4().hex[:10]
+    database = generate_db.postgres_database(postgres, name)
+    yield database
+    postgres.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+@pytest.fixture
+def sqlite_db(tmp_path):
+    """A fresh Generate database in a SQLite file (schema main)."""
+    return generate_db.sqlite_database(str(tmp_path / "generate.db"))
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def any_db(request):
+    """Each test using this runs once on PostgreSQL and once on SQLite."""
+    fixture = "pg_db" if request.param == "postgresql" else "sqlite_db"
+    return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def run_module(tmp_path):
+    """Run the module through ansible-playbook with the given arguments."""
+    def run(module_args, **kwargs):
+        kwargs.setdefault("workdir", str(tmp_path))
+        return ansible_run.run_module(module_args, **kwargs)
+    return run
+

@@ -1,0 +1,258 @@
+"""The module through the real Ansible executor, on PostgreSQL (psqlODBC) and SQLite (SQLite ODBC)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+HEALTHY = [("ods", "success", 9000), ("rds", "success", 8000), ("report", "success", 7000)]
+# The troubleshooting page's case: the first step failed, the later ones never ran.
+TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
+ERROR_HISTORY = [
+    ("ods", 7200, "ODS Migration Started"),
+    ("ods", 7000, "Error in App.Migrate_Data: deadlock victim"),
+    ("ods", 6990, "ODS Migration Complete - either due to error or cancellation"),
+    ("ods", 90000, "ODS Migration Started (yesterday)"),
+]
+
+
+def facts(result):
+    return result["ansible_facts"]["generate_migrations"]
+
+
+def test_all_success_reports_ok_and_changes_nothing(any_db, run_module):
+    any_db.seed(HEALTHY)
+    before = any_db.snapshot()
+    result = run_module(any_db.module_args(state="reset")).result
+    assert result["changed"] is False
+    assert facts(result)["state"] == "ok"
+    assert facts(result)["reset_needed"] is False
+    assert result["msg"] == "all migration steps are ok"
+    assert any_db.snapshot() == before
+
+
+def test_status_reports_every_step_as_facts(any_db, run_module):
+    any_db.seed(TROUBLESHOOTING, history=ERROR_HISTORY)
+    result = run_module(any_db.module_args()).result
+    reported = facts(result)
+    assert result["changed"] is False
+    assert reported["state"] == "failed"
+    assert reported["failed_steps"] == ["ods"]
+    assert reported["database_version"] == "13.1"
+    assert reported["metadata_status"] == "OK"
+    assert [step["type_code"] for step in reported["steps"]] == ["ods", "rds", "report"]
+    first = reported["steps"][0]
+    assert first["status_code"] == "error" and first["status_name"] == "Error"
+    assert first["type_name"] == "Operational Data Store"
+    assert first["last_trigger_date"].endswith("Z")
+    assert 7190 <= first["age_seconds"] <= 7300
+    assert first["user_name"] == "admin" and first["last_duration_seconds"] == 120
+    # History since the last trigger only, newest first.
+    assert [line["message"] for line in reported["last_errors"]] == [
+        "ODS Migration Complete - either due to error or cancellation",
+        "Error in App.Migrate_Data: deadlock victim",
+        "ODS Migration Started",
+    ]
+    assert any_db.statuses() == {"ods": "error", "rds": "pending", "report": "pending"}
+
+
+def test_history_lines_bounds_last_errors(any_db, run_module):
+    any_db.seed(TROUBLESHOOTING, history=ERROR_HISTORY)
+    result = run_module(any_db.module_args(history_lines=1)).result
+    assert [line["message"] for line in facts(result)["last_errors"]] == [
+        "ODS Migration Complete - either due to error or cancellation"]
+
+
+def test_troubleshooting_case_is_reset_with_audit_lines(any_db, run_module):
+    any_db.seed(TROUBLESHOOTING)
+    result = run_module(any_db.module_args(state="reset", audit_note="AWX job 42")).result
+    assert result["changed"] is True
+    assert result["msg"] == ("reset 3 steps: ods error -> success, rds pending -> success, "
+                             "report pending -> success")
+    assert result["reset_steps"] == [
+        {"id": 1, "type_code": "ods", "from": "error", "to": "success"},
+        {"id": 2, "type_code": "rds", "from": "pending", "to": "success"},
+        {"id": 3, "type_code": "report", "from": "pending", "to": "success"},
+    ]
+    assert any_db.statuses() == {"ods": "success", "rds": "success", "report": "success"}
+    assert any_db.history_messages() == [
+        "ODS migration status reset from error to success by ceds.generate.data_migrations: AWX job 42",
+        "RDS migration status reset from pending to success by ceds.generate.data_migrations: AWX job 42",
+        "REPORT migration status reset from pending to success by ceds.generate.data_migrations: AWX job 42",
+    ]
+    # The facts describe the state the reset left.
+    assert facts(result)["state"] == "ok"
+    assert [step["status_code"] for step in facts(result)["steps"]] == ["success"] * 3
+    assert any(query.startswith('UPDATE "%s"."DataMigrations"' % any_db.schema) for query in result["executed_queries"])
+
+
+def test_second_reset_changes_nothing(any_db, run_module):
+    any_db.seed(TROUBLESHOOTING)
+    assert run_module(any_db.module_args(state="reset")).result["changed"] is True
+    after_first = any_db.snapshot()
+    second = run_module(any_db.module_args(state="reset")).result
+    assert second["changed"] is False
+    assert any_db.snapshot() == after_first
+
+
+def test_audit_false_writes_no_history(any_db, run_module):
+    any_db.seed(TROUBLESHOOTING)
+    run_module(any_db.module_args(state="reset", audit=False))
+    assert any_db.statuses()["ods"] == "success"
+    assert any_db.history_messages() == []
+
+
+def test_fresh_processing_defers_the_reset(any_db, run_module):
+    any_db.seed([("ods", "error", 9000), ("rds", "processing", 300), ("report", "pending", 300)])
+    before = any_db.snapshot()
+    run = run_module(any_db.module_args(state="reset"))
+    result = run.result
+    assert result["changed"] is False
+    assert result["deferred"] is True
+    assert facts(result)["running_steps"] == ["rds"]
+    assert any(w.startswith("reset deferred: rds is processing since ") for w in result["warnings"])
+    assert "reset deferred: rds is processing since" in run.output
+    assert any_db.snapshot() == before
+
+
+def test_stuck_processing_is_reset(any_db, run_module):
+    any_db.seed([("ods", "success", 50000), ("rds", "processing", 40000), ("report", "pending", 40000)])
+    result = run_module(any_db.module_args(state="reset")).result
+    assert result["changed"] is True
+    assert [change["from"] for change in result["reset_steps"]] == ["processing", "pending"]
+    assert any_db.statuses() == {"ods": "success", "rds": "success", "report": "success"}
+
+
+def test_stuck_after_decides_what_is_stuck(any_db, run_module):
+    any_db.seed([("ods", "processing", 600)])
+    assert facts(run_module(any_db.module_args()).result)["state"] == "running"
+    assert facts(run_module(any_db.module_args(stuck_after=300)).result)["steps"][0]["stuck"] is True
+
+
+def test_initial_rows_are_never_touched(any_db, run_module):
+    any_db.seed([("ods", "error", 500), ("rds", "initial", None), ("report", "initial", None)])
+    result = run_module(any_db.module_args(state="reset")).result
+    assert [change["type_code"] for change in result["reset_steps"]] == ["ods"]
+    assert any_db.statuses() == {"ods": "success", "rds": "initial", "report": "initial"}
+
+
+def test_check_mode_writes_nothing_and_returns_the_same_plan(any_db, run_module):
+    any_db.seed(TROUBLESHOOTING)
+    before = any_db.snapshot()
+    checked = run_module(any_db.module_args(state="reset"), check=True).result
+    assert any_db.snapshot() == before
+    assert checked["changed"] is True
+    assert checked["msg"].startswith("would reset 3 steps: ods error -> success")
+    assert not any(q.startswith(("UPDATE", "INSERT")) for q in checked["executed_queries"])
+    real = run_module(any_db.module_args(state="reset")).result
+    assert real["reset_steps"] == checked["reset_steps"]
+
+
+def test_diff_shows_every_step_before_and_after(any_db, run_module):
+    any_db.seed([("ods", "success", 9000), ("rds", "error", 3000), ("report", "initial", None)])
+    run = run_module(any_db.module_args(state="reset"), check=True, diff=True)
+    assert run.result["diff"] == {
+        "before": {"ods": "success", "rds": "error", "report": "initial"},
+        "after": {"ods": "success", "rds": "success", "report": "initial"},
+    }
+    assert '-    "rds": "error"' in run.stdout and '+    "rds": "success"' in run.stdout
+
+
+def test_unknown_status_id_is_warned_and_left_alone(any_db, run_module):
+    any_db.seed([("ods", "error", 500), ("rds", 77, 500), ("report", "success", 500)])
+    result = run_module(any_db.module_args(state="reset")).result
+    assert [change["type_code"] for change in result["reset_steps"]] == ["ods"]
+    assert any("rds has status id 77" in warning for warning in result["warnings"])
+    assert any_db.statuses() == {"ods": "success", "rds": 77, "report": "success"}
+
+
+def test_non_standard_status_ids_are_resolved_by_code(any_db, run_module):
+    statuses = [(11, "initial", "Initial"), (12, "pending", "Pending"), (13, "processing", "Processing"),
+                (14, "error", "Error"), (15, "success", "Success")]
+    any_db.seed([("ods", "error", 500), ("rds", "pending", 500)], statuses=statuses)
+    result = run_module(any_db.module_args(state="reset")).result
+    assert result["changed"] is True
+    assert [step["status_id"] for step in facts(result)["steps"]] == [15, 15]
+    assert any_db.statuses() == {"ods": "success", "rds": "success"}
+
+
+def test_install_without_configuration_table_still_reports(any_db, run_module):
+    any_db.seed(HEALTHY, version=None)
+    any_db.execute("DROP TABLE %s" % any_db.table("GenerateConfigurations"))
+    result = run_module(any_db.module_args()).result
+    assert facts(result)["state"] == "ok"
+    assert facts(result)["database_version"] is None
+
+
+@pytest.mark.parametrize("table", ["DataMigrations", "DataMigrationStatuses"])
+def test_missing_table_says_it_is_not_a_generate_database(any_db, run_module, table):
+    any_db.execute("DROP TABLE %s" % any_db.table(table))
+    run = run_module(any_db.module_args(state="reset"))
+    assert run.failed, run.output
+    assert run.result["msg"].startswith("%s.%s not found in database " % (any_db.schema, table))
+    assert "is this a Generate database?" in run.result["msg"]
+    assert "Traceback" not in run.output
+
+
+def test_wrong_password_fails_cleanly_without_echoing_it(pg_db, run_module):
+    pg_db.seed(HEALTHY)
+    wrong = "Wr0ng;{pass}word"
+    run = run_module(pg_db.module_args(password=wrong), verbosity=4)
+    assert run.failed
+    assert run.result["msg"].startswith("login to 127.0.0.1/%s failed for user 'generate_admin'" % pg_db.name)
+    assert "check username and password" in run.result["msg"]
+    assert wrong not in run.output and "Wr0ng" not in run.output
+    assert "Traceback" not in run.output
+
+
+def test_unknown_driver_is_named(pg_db, run_module):
+    run = run_module(pg_db.module_args(driver="No Such ODBC Driver"))
+    assert run.failed
+    assert run.result["msg"].startswith("ODBC driver 'No Such ODBC Driver' is not installed")
+
+
+def _silent_server():
+    """A TCP port that accepts connections and never answers: a server that hangs."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted = []
+
+    def accept():
+        while True:
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=accept, daemon=True).start()
+    return listener, accepted
+
+
+def test_unreachable_server_fails_within_connect_timeout(pg_db, run_module):
+    listener, accepted = _silent_server()
+    try:
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        run = run_module(pg_db.module_args(port=port, connect_timeout=3))
+        elapsed = time.monotonic() - started
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
+    assert run.failed
+    assert "timed out after 3 s" in run.result["msg"] or "cannot connect" in run.result["msg"]
+    # Ansible itself takes a few seconds to start; the connection attempt must not add more than the timeout.
+    assert elapsed < 3 + 15, elapsed
+
+
+def test_closed_port_fails_fast_with_a_clear_message(pg_db, run_module):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    run = run_module(pg_db.module_args(port=port))
+    assert run.failed
+    assert run.result["msg"].startswith("cannot connect to 127.0.0.1/%s" % pg_db.name)
+    assert "Check server, port and network" in run.result["msg"]

@@ -1,0 +1,120 @@
+"""Run the collection through the real Ansible executor (ansible-playbook as a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+SUPPORT = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(SUPPORT))
+BIN = os.path.dirname(sys.executable)
+
+
+def collections_path():
+    """A folder holding ansible_collections/ceds/generate -> this checkout (made once per process)."""
+    base = os.path.join(tempfile.gettempdir(), "ceds-generate-collections-%d" % os.getuid(), str(os.getpid()))
+    link = os.path.join(base, "ansible_collections", "ceds", "generate")
+    if not os.path.islink(link):
+        os.makedirs(os.path.dirname(link), exist_ok=True)
+        os.symlink(ROOT, link)
+    return base
+
+
+def ansible_env(extra=None, workdir=None):
+    """The environment for an ansible command: this collection, the test callback, no colour."""
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_COLLECTIONS_PATH": collections_path(),
+        "ANSIBLE_CALLBACK_PLUGINS": os.path.join(SUPPORT, "callback_plugins"),
+        "ANSIBLE_CALLBACKS_ENABLED": "result_file",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_HOST_KEY_CHECKING": "0",
+        "ANSIBLE_LOCALHOST_WARNING": "0",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+        "PATH": BIN + os.pathsep + env.get("PATH", ""),
+    })
+    if workdir:
+        env["ANSIBLE_HOME"] = os.path.join(workdir, "ansible-home")
+        env["ANSIBLE_LOCAL_TEMP"] = os.path.join(workdir, "ansible-tmp")
+    for name in [key for key in env if key.startswith("GENERATE_DB_")]:
+        env.pop(name)
+    env.update(extra or {})
+    return env
+
+
+class Run:
+    """What one ansible-playbook run printed and the task results its callback received."""
+
+    def __init__(self, completed, records):
+        self.rc = completed.returncode
+        self.stdout = completed.stdout
+        self.stderr = completed.stderr
+        self.records = records
+
+    @property
+    def output(self):
+        """Everything the run printed."""
+        return self.stdout + self.stderr
+
+    @property
+    def record(self):
+        """The callback record of the last task that ran the module."""
+        module_records = [r for r in self.records if r["action"].endswith("data_migrations")]
+        assert module_records, "the module did not run:\n%s" % self.output
+        return module_records[-1]
+
+    @property
+    def result(self):
+        """The result of the last task that ran the module."""
+        return self.record["result"]
+
+    @property
+    def failed(self):
+        """Whether the module's task failed."""
+        return self.record["status"] == "failed"
+
+
+def run_playbook(playbook, inventory, args=(), env=None, workdir=None, timeout=300):
+    """Run ansible-playbook; return a Run with the results written by the test callback."""
+    workdir = workdir or tempfile.mkdtemp(prefix="ceds-run-")
+    result_file = os.path.join(workdir, "results-%d.jsonl" % len(os.listdir(workdir)))
+    environment = ansible_env(dict(env or {}, CEDS_RESULT_FILE=result_file), workdir)
+    command = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, playbook] + list(args)
+    completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout,
+                               cwd=workdir, stdin=subprocess.DEVNULL)
+    records = []
+    if os.path.exists(result_file):
+        with open(result_file, encoding="utf-8") as handle:
+            records = [json.loads(line) for line in handle if line.strip()]
+    return Run(completed, records)
+
+
+def run_module(module_args, check=False, diff=False, verbosity=0, env=None, workdir=None, timeout=300):
+    """Run ceds.generate.data_migrations once on localhost through ansible-playbook."""
+    workdir = workdir or tempfile.mkdtemp(prefix="ceds-module-")
+    playbook = os.path.join(workdir, "module.yml")
+    with open(playbook, "w", encoding="utf-8") as handle:
+        yaml.safe_dump([{
+            "name": "Run the module",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "tasks": [{"name": "data_migrations", "ceds.generate.data_migrations": module_args}],
+        }], handle)
+    inventory = os.path.join(workdir, "inventory.ini")
+    with open(inventory, "w", encoding="utf-8") as handle:
+        handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
+    args = []
+    if check:
+        args.append("--check")
+    if diff:
+        args.append("--diff")
+    if verbosity:
+        args.append("-" + "v" * verbosity)
+    return run_playbook(playbook, inventory, args, env=env, workdir=workdir, timeout=timeout)

@@ -1,0 +1,179 @@
+"""Generate databases for tests and the demo: the App tables on PostgreSQL or SQLite, seeded with scenarios.
+
+Everything here goes through pyodbc, the same path the module uses, so a
+database built here is read back exactly as the module sees it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+import pyodbc
+
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
+
+STATUSES = [
+    (1, "initial", "Initial"),
+    (2, "pending", "Pending"),
+    (3, "processing", "Processing"),
+    (4, "error", "Error"),
+    (5, "success", "Success"),
+]
+TYPES = [
+    (1, "ods", "Operational Data Store"),
+    (2, "rds", "Reporting Data Store"),
+    (3, "report", "Report Warehouse"),
+]
+
+
+def utc_now():
+    """Naive UTC now, as Generate stores dates."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
+
+
+def fixture_statements(name):
+    """The statements of a fixture file in tests/fixtures, split on semicolons."""
+    with open(os.path.join(FIXTURES, name), encoding="utf-8") as handle:
+        text = "\n".join(line for line in handle.read().splitlines() if not line.strip().startswith("--"))
+    return [statement.strip() for statement in text.split(";") if statement.strip()]
+
+
+class GenerateDatabase:
+    """One Generate database reached through an ODBC connection string."""
+
+    def __init__(self, connection_string, schema, kind, options=None):
+        self.connection_string = connection_string
+        self.schema = schema
+        self.kind = kind
+        self.options = options
+
+    def module_args(self, **extra):
+        """Module arguments that reach this database: the separate options where known, else the string."""
+        args = dict(self.options) if self.options else {"connection_string": self.connection_string}
+        args["schema"] = self.schema
+        args.update(extra)
+        return args
+
+    def connect(self):
+        """A new connection (autocommit on), separate from the module's."""
+        return pyodbc.connect(self.connection_string, autocommit=True)
+
+    def table(self, name):
+        """The quoted, schema-qualified name of a table."""
+        return '"%s"."%s"' % (self.schema, name)
+
+    def execute(self, sql, *params):
+        """Run one statement on a fresh connection; return fetched rows for a SELECT."""
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql, *params)
+            rows = cursor.fetchall() if cursor.description else None
+            return rows
+        finally:
+            connection.close()
+
+    def create_tables(self):
+        """Create the App tables from the fixture of this database kind."""
+        connection = self.connect()
+        try:
+            for statement in fixture_statements("%s.sql" % self.kind):
+                connection.cursor().execute(statement)
+        finally:
+            connection.close()
+
+    def seed(self, steps, statuses=STATUSES, types=TYPES, version="13.1", metadata="OK", history=()):
+        """Fill the tables.
+
+        steps: (type_code, status_code, age_seconds) per row, ids 1..n in order;
+        age None means LastTriggerDate is NULL; a status_code that is an int is
+        written as that raw status id.  history: (type_code, age_seconds, message).
+        """
+        now = utc_now()
+        type_ids = dict((code, type_id) for type_id, code, _name in types)
+        status_ids = dict((code, status_id) for status_id, code, _name in statuses)
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            for status in statuses:
+                cursor.execute("INSERT INTO %s VALUES (?, ?, ?)" % self.table("DataMigrationStatuses"), *status)
+            for kind in types:
+                cursor.execute("INSERT INTO %s VALUES (?, ?, ?)" % self.table("DataMigrationTypes"), *kind)
+            for number, (type_code, status, age) in enumerate(steps, start=1):
+                type_id = type_ids.get(type_code, type_code)
+                status_id = status if not isinstance(status, str) else status_ids[status]
+                trigger = None if age is None else now - datetime.timedelta(seconds=age)
+                cursor.execute(
+                    'INSERT INTO %s ("DataMigrationId", "DataMigrationTypeId", "DataMigrationStatusId", '
+                    '"LastDurationInSeconds", "LastTriggerDate", "UserName") VALUES (?, ?, ?, ?, ?, ?)'
+                    % self.table("DataMigrations"),
+                    number, type_id, status_id, 120 * number, trigger, "admin",
+                )
+            for type_code, age, message in history:
+                cursor.execute(
+                    'INSERT INTO %s ("DataMigrationTypeId", "DataMigrationHistoryDate", "DataMigrationHistoryMessage") '
+                    "VALUES (?, ?, ?)" % self.table("DataMigrationHistories"),
+                    type_ids[type_code], now - datetime.timedelta(seconds=age), message,
+                )
+            if version is not None:
+                for category, key, value in (("Database", "DatabaseVersion", version), ("Metadata", "metaStatus", metadata)):
+                    cursor.execute(
+                        'INSERT INTO %s ("GenerateConfigurationCategory", "GenerateConfigurationKey", '
+                        '"GenerateConfigurationValue") VALUES (?, ?, ?)' % self.table("GenerateConfigurations"),
+                        category, key, value,
+                    )
+        finally:
+            connection.close()
+
+    def statuses(self):
+        """``{type_code: status_code}`` of every step, read back over a separate connection."""
+        rows = self.execute(
+            'SELECT t."DataMigrationTypeCode", s."DataMigrationStatusCode", m."DataMigrationStatusId" '
+            "FROM %s m LEFT JOIN %s t ON t.\"DataMigrationTypeId\" = m.\"DataMigrationTypeId\" "
+            "LEFT JOIN %s s ON s.\"DataMigrationStatusId\" = m.\"DataMigrationStatusId\" "
+            'ORDER BY m."DataMigrationId"'
+            % (self.table("DataMigrations"), self.table("DataMigrationTypes"), self.table("DataMigrationStatuses"))
+        )
+        return dict((row[0], row[1] if row[1] is not None else row[2]) for row in rows)
+
+    def snapshot(self):
+        """Every row of DataMigrations and DataMigrationHistories, to compare before and after."""
+        migrations = self.execute('SELECT * FROM %s ORDER BY "DataMigrationId"' % self.table("DataMigrations"))
+        history = self.execute(
+            'SELECT * FROM %s ORDER BY "DataMigrationHistoryId"' % self.table("DataMigrationHistories"))
+        return [tuple(row) for row in migrations], [tuple(row) for row in history]
+
+    def history_messages(self):
+        """Every history message, oldest first."""
+        rows = self.execute(
+            'SELECT "DataMigrationHistoryMessage" FROM %s ORDER BY "DataMigrationHistoryId"'
+            % self.table("DataMigrationHistories"))
+        return [row[0] for row in rows]
+
+
+def sqlite_database(path):
+    """A Generate database in a new SQLite file (schema ``main``), tables created."""
+    if os.path.exists(path):
+        os.remove(path)
+    database = GenerateDatabase("DRIVER={SQLite3};DATABASE=%s;Timeout=5000" % path, "main", "sqlite")
+    database.create_tables()
+    return database
+
+
+def postgres_database(cluster, name, user=None, password=None):
+    """A Generate database named ``name`` on a PostgreSQL cluster, tables created (schema ``App``)."""
+    cluster.psql('DROP DATABASE IF EXISTS "%s"' % name)
+    cluster.psql('CREATE DATABASE "%s"' % name)
+    options = {
+        "server": cluster.host,
+        "port": cluster.port,
+        "database": name,
+        "username": user or cluster.user,
+        "password": password or cluster.password,
+        "driver": "PostgreSQL Unicode",
+    }
+    database = GenerateDatabase(cluster.connection_string(name, user, password), "App", "postgresql", options)
+    database.create_tables()
+    database.name = name
+    return database

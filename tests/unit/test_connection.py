@@ -1,0 +1,193 @@
+"""Connection options: environment fallbacks, the connection string for each driver, escaping, no secret leaks."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table
+
+SECRET = "p;{a}=b' \"c é"
+
+
+def params(**given):
+    base = dict((name, None) for name in database.connection_argument_spec())
+    base.update(connect_timeout=15, query_timeout=60, schema="App", state="status", stuck_after=30000,
+                history_lines=5, audit=True, audit_note=None)
+    base.update(given)
+    return base
+
+
+def resolve(environ=None, **given):
+    return database.resolve_connection(params(**given), environ or {})
+
+
+def test_microsoft_driver_gets_host_comma_port_and_encryption_keywords():
+    options = resolve(server="sql01", username="u", password="pw", driver="ODBC Driver 18 for SQL Server")
+    assert database.build_connection_string(options) == (
+        "DRIVER={ODBC Driver 18 for SQL Server};SERVER=sql01,1433;DATABASE=generate;UID=u;PWD=pw;"
+        "Encrypt=yes;TrustServerCertificate=no;APP=ceds.generate;")
+
+
+def test_default_driver_is_odbc_driver_18():
+    options = resolve(server="sql01")
+    assert options["driver"] == "ODBC Driver 18 for SQL Server"
+    assert database.build_connection_string(options).startswith("DRIVER={ODBC Driver 18 for SQL Server};SERVER=sql01,1433;")
+
+
+def test_microsoft_driver_17_with_explicit_port_and_trust():
+    options = resolve(server="sql01", port=14330, driver="ODBC Driver 17 for SQL Server", encrypt=False,
+                      trust_server_certificate=True)
+    text = database.build_connection_string(options)
+    assert "SERVER=sql01,14330;" in text and "Encrypt=no;" in text and "TrustServerCertificate=yes;" in text
+
+
+def test_named_instance_is_left_to_sql_browser_unless_a_port_is_given():
+    assert "SERVER=sql01\\GEN;" in database.build_connection_string(resolve(server="sql01\\GEN"))
+    assert "SERVER=sql01\\GEN,1500;" in database.build_connection_string(resolve(server="sql01\\GEN", port=1500))
+
+
+def test_server_with_port_is_kept_as_given():
+    assert "SERVER=sql01,2000;" in database.build_connection_string(resolve(server="sql01,2000"))
+
+
+def test_freetds_gets_separate_port_tds_version_and_encryption():
+    text = database.build_connection_string(resolve(server="sql01", driver="FreeTDS", encrypt=True))
+    assert text == "DRIVER={FreeTDS};SERVER=sql01;PORT=1433;DATABASE=generate;TDS_Version=7.4;Encryption=require;APP=ceds.generate;"
+    assert "Encryption=off;" in database.build_connection_string(resolve(server="sql01", driver="FreeTDS", encrypt=False))
+
+
+def test_generic_driver_gets_generic_keywords_only():
+    text = database.build_connection_string(resolve(server="db", port=5000, driver="Other", username="u", password="p"))
+    assert text == "DRIVER={Other};SERVER=db;PORT=5000;DATABASE=generate;UID=u;PWD=p;"
+
+
+def test_postgresql_driver_sets_application_name_and_statement_timeout():
+    text = database.build_connection_string(resolve(server="db", port=5432, driver="PostgreSQL Unicode",
+                                                    query_timeout=7, connect_timeout=3))
+    assert "pqopt={application_name=ceds.generate connect_timeout=3 options='-c statement_timeout=7000'};" in text
+
+
+@pytest.mark.parametrize("value, quoted", [
+    ("plain", "plain"),
+    ("a;b", "{a;b}"),
+    ("a}b", "{a}}b}"),
+    ("{a}", "{{a}}}"),
+    ("a=b", "{a=b}"),
+    (" lead", "{ lead}"),
+    ("", "{}"),
+    ("quote'\"é", "quote'\"é"),
+])
+def test_values_are_brace_escaped_when_needed(value, quoted):
+    assert database.escape_value(value) == quoted
+
+
+def test_password_round_trips_through_the_connection_string_parser():
+    options = resolve(server="db", driver="Other", username="u", password=SECRET)
+    parsed = database.parse_connection_string(database.build_connection_string(options))
+    assert parsed["pwd"] == SECRET
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("   ", "connection_string is empty"),
+    ("garbage", "malformed"),
+    ("DRIVER={x;SERVER=a", "never closed"),
+    ("SERVER=a;DATABASE=b", "names no DRIVER or DSN"),
+])
+def test_bad_connection_strings_are_named(text, problem):
+    with pytest.raises(database.ConnectionOptionsError) as raised:
+        resolve(connection_string=text)
+    assert problem in str(raised.value)
+
+
+def test_connection_string_with_discrete_options_is_refused():
+    with pytest.raises(database.ConnectionOptionsError) as raised:
+        resolve(connection_string="DRIVER={x};SERVER=a", server="b", password="p")
+    assert "cannot be combined with server, password" in str(raised.value)
+
+
+def test_environment_fallbacks_fill_unset_options():
+    env = {"GENERATE_DB_SERVER": "envhost", "GENERATE_DB_PORT": "1500", "GENERATE_DB_NAME": "gen2",
+           "GENERATE_DB_USERNAME": "envuser", "GENERATE_DB_PASSWORD": "envpw", "GENERATE_DB_DRIVER": "FreeTDS"}
+    options = resolve(env)
+    assert (options["server"], options["port"], options["database"], options["username"], options["password"],
+            options["driver"]) == ("envhost", 1500, "gen2", "envuser", "envpw", "FreeTDS")
+
+
+def test_explicit_options_win_over_the_environment():
+    options = resolve({"GENERATE_DB_SERVER": "envhost", "GENERATE_DB_PASSWORD": "envpw"}, server="given")
+    assert options["server"] == "given" and options["password"] == "envpw"
+
+
+def test_environment_connection_string_is_used_when_no_option_is_given():
+    options = resolve({"GENERATE_DB_CONNECTION_STRING": "DRIVER={x};SERVER=s;DATABASE=d;PWD=secret",
+                       "GENERATE_DB_SERVER": "ignored"})
+    assert options["connection_string"].startswith("DRIVER={x}")
+    assert options["database"] == "d"
+    assert "secret" in database.secrets_of(options)
+
+
+def test_environment_connection_string_is_ignored_when_discrete_options_are_given():
+    options = resolve({"GENERATE_DB_CONNECTION_STRING": "DRIVER={x};SERVER=s"}, server="given")
+    assert options["connection_string"] is None and options["server"] == "given"
+
+
+def test_bad_environment_port_is_named():
+    with pytest.raises(database.ConnectionOptionsError, match="GENERATE_DB_PORT is not a number"):
+        resolve({"GENERATE_DB_SERVER": "s", "GENERATE_DB_PORT": "fourteen"})
+
+
+def test_no_server_is_named():
+    with pytest.raises(database.ConnectionOptionsError, match="no database server given"):
+        resolve()
+
+
+@pytest.mark.parametrize("given, problem", [
+    (dict(port=0), "port must be between 1 and 65535, got 0"),
+    (dict(port=70000), "port must be between 1 and 65535, got 70000"),
+    (dict(connect_timeout=0), "connect_timeout must be between 1 and 600"),
+    (dict(query_timeout=-5), "query_timeout must be between 1 and 3600"),
+    (dict(query_timeout=10 ** 6), "query_timeout must be between 1 and 3600"),
+    (dict(stuck_after=-1), "stuck_after must be between 0"),
+    (dict(stuck_after=10 ** 9), "stuck_after must be between 0"),
+    (dict(history_lines=-1), "history_lines must be between 0 and 100"),
+    (dict(history_lines=101), "history_lines must be between 0 and 100"),
+    (dict(audit_note="x" * 501), "audit_note must be text of at most 500"),
+    (dict(schema='App"; DROP TABLE x; --'), "is not a plain identifier"),
+    (dict(server="  "), "server is empty"),
+    (dict(database="gen\nerate"), "database is empty or holds control characters"),
+])
+def test_out_of_range_options_are_refused_with_the_option_named(given, problem):
+    given.setdefault("server", "sql01")
+    with pytest.raises(database.ConnectionOptionsError) as raised:
+        migration_table.check_options(params(**given))
+    assert problem in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+class FakeOdbcError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("args, action, expected", [
+    (("28000", "[Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Login failed for user 'u'. (18456) (SQLDriverConnect)"),
+     "connect", "login to sql01/generate failed for user 'u': check username and password"),
+    (("01000", "[unixODBC][Driver Manager]Can't open lib 'Nope' : file not found (0) (SQLDriverConnect)"),
+     "connect", "ODBC driver 'Nope' is not installed"),
+    (("HYT00", "[Microsoft][ODBC Driver 18 for SQL Server]Login timeout expired (0) (SQLDriverConnect)"),
+     "connect", "connecting to sql01/generate timed out after 15 s"),
+    (("42000", "[Microsoft][ODBC Driver 18 for SQL Server][SQL Server]The UPDATE permission was denied on the object 'DataMigrations' (229) (SQLExecDirectW)"),
+     "resetting migration steps", "resetting migration steps on sql01/generate was refused"),
+    (("08001", "[08001] could not connect: Connection refused (101) (SQLDriverConnect)"),
+     "connect", "cannot connect to sql01/generate: could not connect: Connection refused. Check server, port"),
+])
+def test_driver_errors_become_one_clear_line(args, action, expected):
+    options = resolve(server="sql01", username="u", password="pw", driver="Nope")
+    message = database.describe_error(FakeOdbcError(*args), action, options)
+    assert message.startswith(expected), message
+    assert "\n" not in message
+
+
+def test_scrub_removes_password_and_its_escaped_form():
+    text = database.scrub("failed: PWD={p;x}}y} and p;x}y\nnext line", ["p;x}y"])
+    assert "p;x}y" not in text and "\n" not in text
+    assert text == "failed: PWD=******** and ******** next line"

@@ -1,0 +1,58 @@
+"""Every statement the module can send is portable SQL: it parses as T-SQL, PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlglot
+
+from ansible_collections.ceds.generate.plugins.module_utils import statements
+
+EVERY_STATEMENT = statements.every_statement("App", max_steps=7)
+
+
+@pytest.mark.parametrize("dialect", ["tsql", "postgres", "sqlite"])
+@pytest.mark.parametrize("number", range(len(EVERY_STATEMENT)))
+def test_statement_parses_in_dialect(dialect, number):
+    parsed = sqlglot.parse(EVERY_STATEMENT[number], read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
+    assert len(parsed) == 1 and parsed[0] is not None
+
+
+@pytest.mark.parametrize("number", range(len(EVERY_STATEMENT)))
+def test_statement_uses_only_portable_syntax(number):
+    text = EVERY_STATEMENT[number]
+    assert not re.search(r"\b(TOP|LIMIT|OFFSET|GETDATE|GETUTCDATE|ISNULL|NOW)\b", text, re.IGNORECASE)
+    assert "[" not in text and "]" not in text
+    # Every App table is schema-qualified and quoted in exact case.
+    for table in re.findall(r'"App"\."(\w+)"', text):
+        assert table in ("DataMigrations", "DataMigrationStatuses", "DataMigrationTypes",
+                         "DataMigrationHistories", "GenerateConfigurations")
+    assert not re.search(r"\bApp\.", text)
+
+
+def test_reading_the_steps_is_one_statement():
+    assert len(sqlglot.parse(statements.read_steps("App"), read="tsql")) == 1
+
+
+def test_history_query_has_one_parameter_per_type_and_bound():
+    sql = statements.read_recent_history("App", 3, [True, False, True])
+    assert sql.count("?") == 2 + 1 + 2 + 1
+
+
+def test_audit_insert_writes_one_row_per_line():
+    assert statements.write_audit("App", 3).count("(?, ?, ?)") == 3
+
+
+@pytest.mark.parametrize("schema", [
+    'App"; DROP TABLE x; --', "App.Other", "App;", "", "1App", "App Space", "App'", "[App]", "App\n", "Åpp",
+])
+def test_schema_names_outside_the_strict_pattern_are_refused(schema):
+    assert not statements.is_valid_schema(schema)
+    with pytest.raises(ValueError):
+        statements.read_steps(schema)
+
+
+@pytest.mark.parametrize("schema", ["App", "main", "generate_app", "_x1"])
+def test_plain_schema_names_are_quoted(schema):
+    assert statements.quote_schema(schema) == '"%s"' % schema
