@@ -243,6 +243,9 @@ def run(table, params, check_mode, clock=utc_now):
     now = clock()
     snapshot = table.read()
     plan = migration_plan.plan(snapshot.steps, snapshot.status_ids, now, stuck_after, reset)
+    # History is read in the same transaction as the steps, before any write,
+    # so a reset costs no round trip beyond its updates, the audit and the commit.
+    last_errors = table.recent_history(plan, params["history_lines"])
     applied = False
     if plan.resets and not check_mode:
         applied = table.apply(plan, params["audit"], params.get("audit_note"), now)
@@ -256,8 +259,8 @@ def run(table, params, check_mode, clock=utc_now):
                 if not applied:
                     raise RunFailed("migration steps changed twice while being reset: Generate is running "
                                     "migrations; nothing was written, run again later")
-    last_errors = table.recent_history(plan, params["history_lines"])
-    table.rollback()
+    if not applied:
+        table.rollback()
     reported = migration_plan.after_reset(plan, snapshot.steps, now, stuck_after) if applied else plan
     result = {
         "changed": bool(plan.resets),
