@@ -81,9 +81,9 @@ attributes:
   platform:
     platforms: posix
 seealso:
-  - name: CEDS Generate troubleshooting
-    description: The manual fix this module automates.
-    link: https://ceds.ed.gov/generate.aspx
+  - name: CEDS Generate
+    description: Source of CEDS Generate, whose tables and run logic this module follows.
+    link: https://github.com/CEDS-Collaborative-Exchange/Generate
 """
 
 EXAMPLES = r"""
