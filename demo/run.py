@@ -1,9 +1,16 @@
-"""The demo: a Generate database in the state of the troubleshooting page, checked and reset by the module.
+"""The demo: the main job of the collection, run on three Generate environments built on the spot.
 
-Run it with ./dev demo. It builds a SQLite demo database in a temporary
-folder, then runs ceds.generate.data_migrations through ansible-playbook:
-a status check, a dry run of the reset (--check --diff), the reset, and a
-second reset that changes nothing. It removes what it made when done.
+Run it with ./dev demo. It builds three SQLite Generate databases in a
+temporary folder - demo-healthy (dev), demo-failed (test: failed as on
+Generate's troubleshooting page) and demo-stuck (prod: a report run whose
+background process died) - each with a stand-in web and background app on
+127.0.0.1, and writes their inventory. Then it runs
+
+    ansible-playbook playbooks/reset_migrations.yml -i <demo inventory> --check --diff
+    ansible-playbook playbooks/reset_migrations.yml -i <demo inventory> --diff
+    ansible-playbook playbooks/migration_status.yml -i <demo inventory>
+
+shows the summary the reset wrote, and stops the apps and removes the folder.
 """
 
 from __future__ import annotations
@@ -13,65 +20,93 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 
 import ansible_run  # noqa: E402
 import generate_db  # noqa: E402
+from fleet import PLAYBOOKS, Fleet  # noqa: E402
 
-PLAYBOOK = """
-- name: Check and reset the demo Generate database
-  hosts: localhost
-  gather_facts: false
-  tasks:
-    - name: Reset failed migration steps
-      ceds.generate.data_migrations:
-        connection_string: "DRIVER={{SQLite3}};DATABASE={path}"
-        schema: main
-        state: "{{{{ state }}}}"
-        audit_note: demo
-      register: migrations
+HEALTHY = [("ods", "success", 90000), ("rds", "success", 88000), ("report", "success", 86000)]
+# The troubleshooting page's case: the first step failed, the steps queued behind it never ran.
+FAILED = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
+FAILED_HISTORY = [
+    ("ods", 7200, "ODS Migration Started"),
+    ("ods", 7000, "Error in App.Migrate_Data: Transaction was deadlocked and has been chosen as the deadlock victim"),
+    ("ods", 6990, "ODS Migration Complete - either due to error or cancellation"),
+]
+# Processing for longer than Generate's own 30000 s command timeout: the background process died.
+STUCK = [("ods", "success", 50000), ("rds", "success", 45000), ("report", "processing", 40000)]
 
-    - name: Show what the module found
-      ansible.builtin.debug:
-        msg:
-          - "{{{{ migrations.msg }}}}"
-          - "state now: {{{{ migrations.ansible_facts.generate_migrations.state }}}}"
-"""
+
+def build(folder):
+    """The demo fleet: three SQLite environments, one per tier, with their stand-in apps running."""
+    fleet = Fleet(folder)
+    for name, tier, steps, history in (
+        ("demo-healthy", "dev", HEALTHY, ()),
+        ("demo-failed", "test", FAILED, FAILED_HISTORY),
+        ("demo-stuck", "prod", STUCK, ()),
+    ):
+        database = generate_db.sqlite_database(os.path.join(folder, "%s.db" % name))
+        database.seed(steps, history=history)
+        fleet.add(name, tier, database)
+    return fleet
+
+
+def run(title, command, env, folder):
+    """Show and run one ansible-playbook command; return its exit status and wall time."""
+    shown = " ".join(os.path.relpath(part, ROOT) if part.startswith(ROOT) else part for part in command)
+    print("\n#### %s\n$ %s" % (title, shown.replace(folder, "<demo>")), flush=True)
+    started = time.monotonic()
+    completed = subprocess.run([os.path.join(ansible_run.BIN, command[0])] + command[1:], env=env,
+                               stdin=subprocess.DEVNULL, cwd=ROOT, check=False)
+    return completed.returncode, time.monotonic() - started
 
 
 def main():
-    workdir = tempfile.mkdtemp(prefix="ceds-demo-")
+    """Build the demo fleet, run the playbooks on it, show the summary; return the exit status."""
+    folder = tempfile.mkdtemp(prefix="ceds-demo-")
+    fleet = None
     try:
-        path = os.path.join(workdir, "generate.db")
-        database = generate_db.sqlite_database(path)
-        database.seed(
-            [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)],
-            history=[("ods", 7000, "Error in App.Migrate_Data: deadlock victim")],
-        )
-        playbook = os.path.join(workdir, "demo.yml")
-        with open(playbook, "w", encoding="utf-8") as handle:
-            handle.write(PLAYBOOK.format(path=path))
-        inventory = os.path.join(workdir, "inventory.ini")
-        with open(inventory, "w", encoding="utf-8") as handle:
-            handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
-        env = ansible_run.ansible_env(workdir=workdir)
+        fleet = build(folder)
+        inventory = fleet.write_inventory()
+        env = ansible_run.ansible_env(workdir=folder)
         env.pop("ANSIBLE_CALLBACKS_ENABLED")
+        print("Demo environments (SQLite, stand-in apps on 127.0.0.1):")
+        for environment in fleet.environments:
+            print("  %-13s %-5s %s" % (environment.name, environment.tier, environment.database.statuses()))
+        reset = os.path.join(PLAYBOOKS, "reset_migrations.yml")
+        status = os.path.join(PLAYBOOKS, "migration_status.yml")
         steps = [
-            ("Status", ["-e", "state=status"]),
-            ("Dry run of the reset", ["-e", "state=reset", "--check", "--diff"]),
-            ("Reset", ["-e", "state=reset", "--diff"]),
-            ("Reset again: nothing to do", ["-e", "state=reset"]),
+            ("Dry run: what a reset would do (nothing is written)",
+             ["ansible-playbook", reset, "-i", inventory, "--check", "--diff"]),
+            ("The reset", ["ansible-playbook", reset, "-i", inventory, "--diff"]),
+            ("The monitoring report after the reset", ["ansible-playbook", status, "-i", inventory]),
         ]
-        for title, args in steps:
-            print("\n#### %s" % title, flush=True)
-            subprocess.run(["ansible-playbook", "-i", inventory, playbook] + args, env=env, check=True,
-                           stdin=subprocess.DEVNULL)
-        print("\nDemo database now: %s" % database.statuses())
+        timings = []
+        for title, command in steps:
+            code, seconds = run(title, command, env, folder)
+            timings.append((title, code, seconds))
+            if code != 0:
+                print("\n%s ended with exit status %d" % (title, code))
+                return code
+        print("\n#### The summary the reset wrote to %s\n" % "<demo>/reports/reset_migrations.md")
+        with open(os.path.join(fleet.reports_dir, "reset_migrations.md"), encoding="utf-8") as handle:
+            print(handle.read())
+        print("Demo environments now:")
+        for environment in fleet.environments:
+            print("  %-13s %s" % (environment.name, environment.database.statuses()))
+        print("\nWall time:")
+        for title, _code, seconds in timings:
+            print("  %5.1f s  %s" % (seconds, title))
+        return 0
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if fleet is not None:
+            fleet.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

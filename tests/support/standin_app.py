@@ -1,0 +1,319 @@
+"""A stand-in for one CEDS Generate install's web and background apps, for the tests and the demo.
+
+It is not Generate. It serves the few read-only endpoints the playbooks probe,
+with Generate's JSON shapes, reading the same database the module writes (so
+a reset is visible through it), plus a Hangfire-like page at the background
+app's root. It never starts or cancels a migration: requests to the
+background app's migration URLs are refused and recorded, so tests can prove
+that nothing calls them.
+
+Each app can be told to fail: ``up`` answers normally, ``error`` answers
+every request with HTTP 500, ``down`` closes the port (connection refused).
+The web app also knows ``stale``: it keeps showing the report step's status
+as it was when the mode was set, like a web app reading another database.
+
+Run it by hand with ``python tests/support/standin_app.py --connection-string ... --schema App``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import pyodbc
+
+MODES = ("up", "error", "down")
+WEB_MODES = MODES + ("stale",)
+# The background app's URLs that start or cancel migrations (Generate's DataMigrationController).
+MIGRATION_CONTROL_PREFIX = "/api/datamigration/"
+
+HANGFIRE_PAGE = """<!DOCTYPE html>
+<html><head><title>Overview - Hangfire Dashboard</title></head>
+<body><h1>Dashboard</h1><p>Stand-in for the Generate background app (Hangfire 1.7): no jobs run here.</p></body>
+</html>
+"""
+
+
+def json_date(value):
+    """A database date as ASP.NET serializes a DateTime: ISO 8601 without a zone, or None."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.replace(" ", "T")
+    if isinstance(value, datetime.datetime):
+        return value.replace(tzinfo=None).isoformat()
+    return "%s" % value
+
+
+class GenerateReader:
+    """Reads what the web app shows from a Generate database, one short connection per request."""
+
+    def __init__(self, connection_string, schema):
+        self.connection_string = connection_string
+        self.schema = schema
+
+    def _table(self, name):
+        return '"%s"."%s"' % (self.schema, name)
+
+    def _rows(self, sql, *params):
+        connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql, *params)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row)) for row in cursor.fetchall()]
+        finally:
+            connection.close()
+
+    def configuration(self, category, key):
+        """One value of GenerateConfigurations, or None."""
+        rows = self._rows(
+            'SELECT "GenerateConfigurationValue" AS value FROM %s '
+            'WHERE "GenerateConfigurationCategory" = ? AND "GenerateConfigurationKey" = ?'
+            % self._table("GenerateConfigurations"), category, key)
+        return rows[0]["value"] if rows else None
+
+    def migrations(self):
+        """Every DataMigrations row with its type and status codes, camelCase like Generate's API."""
+        rows = self._rows(
+            'SELECT m."DataMigrationId" AS id, m."DataMigrationTypeId" AS type_id, '
+            't."DataMigrationTypeCode" AS type_code, m."DataMigrationStatusId" AS status_id, '
+            's."DataMigrationStatusCode" AS status_code, m."LastDurationInSeconds" AS duration, '
+            'm."LastTriggerDate" AS trigger_date, m."UserName" AS user_name '
+            "FROM %s m LEFT JOIN %s t ON t.\"DataMigrationTypeId\" = m.\"DataMigrationTypeId\" "
+            "LEFT JOIN %s s ON s.\"DataMigrationStatusId\" = m.\"DataMigrationStatusId\" "
+            'ORDER BY m."DataMigrationId"'
+            % (self._table("DataMigrations"), self._table("DataMigrationTypes"),
+               self._table("DataMigrationStatuses")))
+        return [{
+            "dataMigrationId": row["id"],
+            "dataMigrationTypeId": row["type_id"],
+            "dataMigrationTypeCode": row["type_code"],
+            "dataMigrationStatusId": row["status_id"],
+            "dataMigrationStatusCode": row["status_code"],
+            "lastDurationInSeconds": row["duration"],
+            "lastTriggerDate": json_date(row["trigger_date"]),
+            "userName": row["user_name"],
+        } for row in rows]
+
+    def current_migration_status(self):
+        """What the report pages read: only the report step is filled, as in Generate."""
+        report = [row for row in self.migrations() if row["dataMigrationTypeCode"] == "report"]
+        report = report[0] if report else {}
+        history = []
+        if report:
+            history = self._rows(
+                'SELECT "DataMigrationHistoryDate" AS date, "DataMigrationHistoryMessage" AS message FROM %s '
+                'WHERE "DataMigrationTypeId" = ? ORDER BY "DataMigrationHistoryDate" DESC, '
+                '"DataMigrationHistoryId" DESC' % self._table("DataMigrationHistories"),
+                report["dataMigrationTypeId"])
+        latest = history[0] if history else {}
+        status = {
+            "reportMigrationStatusCode": report.get("dataMigrationStatusCode"),
+            "reportLastMigrationTriggerDate": report.get("lastTriggerDate"),
+            "reportLastMigrationDurationInSeconds": report.get("lastDurationInSeconds"),
+            "reportLastMigrationHistoryDate": json_date(latest.get("date")),
+            "reportLastMigrationHistoryMessage": latest.get("message"),
+            "userName": report.get("userName"),
+        }
+        for code in ("ods", "rds"):
+            for field in ("MigrationStatusCode", "LastMigrationTriggerDate", "LastMigrationDurationInSeconds",
+                          "LastMigrationHistoryDate", "LastMigrationHistoryMessage"):
+                status[code + field] = None
+        return status
+
+    def metadata_status(self):
+        """The Metadata rows of GenerateConfigurations."""
+        rows = self._rows(
+            'SELECT "GenerateConfigurationCategory" AS category, "GenerateConfigurationKey" AS key_name, '
+            '"GenerateConfigurationValue" AS value FROM %s WHERE "GenerateConfigurationCategory" = ?'
+            % self._table("GenerateConfigurations"), "Metadata")
+        return [{"generateConfigurationCategory": row["category"], "generateConfigurationKey": row["key_name"],
+                 "generateConfigurationValue": row["value"]} for row in rows]
+
+
+class StandinApp:
+    """One stand-in app (web or background) on its own port of 127.0.0.1."""
+
+    def __init__(self, kind, routes, port=0):
+        self.kind = kind
+        self.routes = routes
+        self.port = port
+        self.mode = "up"
+        self.requests = []
+        self._server = None
+        self._thread = None
+
+    @property
+    def url(self):
+        """The app's base URL."""
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self):
+        """Listen and serve in a background thread; return self."""
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                app.answer(self)
+
+            do_PUT = do_POST = do_DELETE = do_HEAD = do_GET
+
+            def log_message(self, *_args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="standin-%s" % self.kind,
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Stop serving and close the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = None
+
+    def set_mode(self, mode):
+        """Switch to ``up``, ``error`` or ``down`` (web app: also ``stale``), keeping the port."""
+        self.mode = mode
+        if mode == "down":
+            self.stop()
+        elif self._server is None:
+            self.start()
+
+    def answer(self, request):
+        """Record the request, then answer it as the current mode and routes say."""
+        path = urlsplit(request.path).path
+        self.requests.append((request.command, path))
+        if self.mode == "error":
+            return self._send(request, 500, {"message": "stand-in %s app told to fail" % self.kind})
+        if path.lower().startswith(MIGRATION_CONTROL_PREFIX):
+            return self._send(request, 403, {"message": "the stand-in never starts or cancels migrations"})
+        route = self.routes.get((request.command, path.rstrip("/").lower() or "/"))
+        if route is None:
+            return self._send(request, 404, {"message": "not found"})
+        try:
+            status, body = route()
+        except pyodbc.Error as exc:
+            # Generate's about endpoint answers 500 with a message containing "failed".
+            status, body = 500, {"successMessage": "Database connection failed: %s" % exc.args[-1]}
+        return self._send(request, status, body)
+
+    @staticmethod
+    def _send(request, status, body):
+        if isinstance(body, str):
+            data, kind = body.encode("utf-8"), "text/html; charset=utf-8"
+        else:
+            data, kind = json.dumps(body).encode("utf-8"), "application/json; charset=utf-8"
+        request.send_response(status)
+        request.send_header("Content-Type", kind)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(data)
+
+
+class StandinGenerate:
+    """A stand-in Generate install: a web app and a background app over one Generate database."""
+
+    def __init__(self, connection_string, schema="App"):
+        self.reader = GenerateReader(connection_string, schema)
+        self._stale_status = None
+        self.web = StandinApp("web", {
+            ("GET", "/api/app/about/getvers"): self._version,
+            ("GET", "/api/app/datamigrations/currentmigrationstatus"): self._current_status,
+            ("GET", "/api/app/datamigrations"): lambda: (200, self.reader.migrations()),
+            ("GET", "/api/app/fsmetadata/getmetadatastatus"): lambda: (200, self.reader.metadata_status()),
+        })
+        self.background = StandinApp("background", {("GET", "/"): lambda: (200, HANGFIRE_PAGE)})
+
+    @classmethod
+    def for_database(cls, database):
+        """A stand-in over a test database of tests/support/generate_db.py."""
+        return cls(database.connection_string, database.schema)
+
+    @property
+    def web_url(self):
+        """Base URL of the web app."""
+        return self.web.url
+
+    @property
+    def background_url(self):
+        """Base URL of the background app."""
+        return self.background.url
+
+    @property
+    def requests(self):
+        """Every request received so far, as (app, method, path)."""
+        return ([("web",) + request for request in self.web.requests]
+                + [("background",) + request for request in self.background.requests])
+
+    def start(self):
+        """Start both apps; return self."""
+        self.web.start()
+        self.background.start()
+        return self
+
+    def stop(self):
+        """Stop both apps."""
+        self.web.stop()
+        self.background.stop()
+
+    def set_web(self, mode):
+        """Make the web app ``up``, ``error``, ``down`` or ``stale``."""
+        if mode not in WEB_MODES:
+            raise ValueError("web mode must be one of %s" % ", ".join(WEB_MODES))
+        self._stale_status = self.reader.current_migration_status() if mode == "stale" else None
+        self.web.set_mode("up" if mode == "stale" else mode)
+
+    def set_background(self, mode):
+        """Make the background app ``up``, ``error`` or ``down``."""
+        if mode not in MODES:
+            raise ValueError("background mode must be one of %s" % ", ".join(MODES))
+        self.background.set_mode(mode)
+
+    def _version(self):
+        version = self.reader.configuration("Database", "DatabaseVersion")
+        return 200, {"successMessage": version}
+
+    def _current_status(self):
+        return 200, self._stale_status or self.reader.current_migration_status()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def main():
+    """Serve a stand-in over a database until interrupted."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connection-string", required=True, help="ODBC connection string of the database")
+    parser.add_argument("--schema", default="App", help="schema of Generate's App tables")
+    parser.add_argument("--web-port", type=int, default=0)
+    parser.add_argument("--background-port", type=int, default=0)
+    options = parser.parse_args()
+    standin = StandinGenerate(options.connection_string, options.schema)
+    standin.web.port = options.web_port
+    standin.background.port = options.background_port
+    with standin:
+        print("web app:        %s" % standin.web_url)
+        print("background app: %s" % standin.background_url, flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
