@@ -43,11 +43,31 @@ def sqlite_db(tmp_path):
     return generate_db.sqlite_database(str(tmp_path / "generate.db"))
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture
+def external_db():
+    """A fresh Generate database in a new schema of the database named by GENERATE_TEST_CONNECTION_STRING.
+
+    The schema (``ceds_test_<random>``) and its tables are dropped afterwards;
+    nothing else in that database is touched.
+    """
+    connection_string = os.environ.get(generate_db.EXTERNAL_ENV)
+    if not connection_string:
+        pytest.fail("%s is not set" % generate_db.EXTERNAL_ENV)
+    database = generate_db.external_database(connection_string)
+    yield database
+    database.drop()
+
+
+# With GENERATE_TEST_CONNECTION_STRING set, each test also runs on that database (select them with -k external).
+ANY_DB = {"postgresql": "pg_db", "sqlite": "sqlite_db"}
+if os.environ.get(generate_db.EXTERNAL_ENV):
+    ANY_DB["external"] = "external_db"
+
+
+@pytest.fixture(params=list(ANY_DB))
 def any_db(request):
-    """Each test using this runs once on PostgreSQL and once on SQLite."""
-    fixture = "pg_db" if request.param == "postgresql" else "sqlite_db"
-    return request.getfixturevalue(fixture)
+    """Each test using this runs once on PostgreSQL, once on SQLite, and once on the external database if any."""
+    return request.getfixturevalue(ANY_DB[request.param])
 
 
 @pytest.fixture
@@ -57,4 +77,3 @@ def run_module(tmp_path):
         kwargs.setdefault("workdir", str(tmp_path))
         return ansible_run.run_module(module_args, **kwargs)
     return run
-

@@ -1,4 +1,4 @@
-"""Generate databases for tests and the demo: the App tables on PostgreSQL or SQLite, seeded with scenarios.
+"""Generate databases for tests and the demo: the App tables on PostgreSQL, SQLite or SQL Server, seeded with scenarios.
 
 Everything here goes through pyodbc, the same path the module uses, so a
 database built here is read back exactly as the module sees it.
@@ -6,25 +6,33 @@ database built here is read back exactly as the module sees it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
+import re
+import uuid
 
 import pyodbc
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 
-STATUSES = [
+STATUSES = (
     (1, "initial", "Initial"),
     (2, "pending", "Pending"),
     (3, "processing", "Processing"),
     (4, "error", "Error"),
     (5, "success", "Success"),
-]
-TYPES = [
+)
+TYPES = (
     (1, "ods", "Operational Data Store"),
     (2, "rds", "Reporting Data Store"),
     (3, "report", "Report Warehouse"),
-]
+)
+# Every App table of the fixtures, dependents first, so they can be dropped in this order.
+TABLES = ("DataMigrationHistories", "DataMigrations", "GenerateConfigurations",
+          "DataMigrationTypes", "DataMigrationStatuses")
+# The variable that points the integration suite at a database of the user's (see docs/release.md).
+EXTERNAL_ENV = "GENERATE_TEST_CONNECTION_STRING"
 
 
 def utc_now():
@@ -32,10 +40,11 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
-def fixture_statements(name):
-    """The statements of a fixture file in tests/fixtures, split on semicolons."""
+def fixture_statements(name, schema="App"):
+    """The statements of a fixture file in tests/fixtures, split on semicolons, with the schema renamed."""
     with open(os.path.join(FIXTURES, name), encoding="utf-8") as handle:
         text = "\n".join(line for line in handle.read().splitlines() if not line.strip().startswith("--"))
+    text = text.replace('"App"', '"%s"' % schema)
     return [statement.strip() for statement in text.split(";") if statement.strip()]
 
 
@@ -78,10 +87,28 @@ class GenerateDatabase:
         """Create the App tables from the fixture of this database kind."""
         connection = self.connect()
         try:
-            for statement in fixture_statements("%s.sql" % self.kind):
+            for statement in fixture_statements("%s.sql" % self.kind, self.schema):
                 connection.cursor().execute(statement)
         finally:
             connection.close()
+
+    def drop(self):
+        """Drop the App tables and their schema (for a database that outlives the test)."""
+        for name in TABLES:
+            self.execute("DROP TABLE IF EXISTS %s" % self.table(name))
+        self.execute('DROP SCHEMA IF EXISTS "%s"' % self.schema)
+
+    @contextlib.contextmanager
+    def explicit_ids(self, cursor, name):
+        """Let inserts into table ``name`` give its identity column, as SQL Server requires it to be asked."""
+        if self.kind != "sqlserver":
+            yield
+            return
+        cursor.execute("SET IDENTITY_INSERT %s ON" % self.table(name))
+        try:
+            yield
+        finally:
+            cursor.execute("SET IDENTITY_INSERT %s OFF" % self.table(name))
 
     def seed(self, steps, statuses=STATUSES, types=TYPES, version="13.1", metadata="OK", history=()):
         """Fill the tables.
@@ -96,20 +123,27 @@ class GenerateDatabase:
         connection = self.connect()
         try:
             cursor = connection.cursor()
-            for status in statuses:
-                cursor.execute("INSERT INTO %s VALUES (?, ?, ?)" % self.table("DataMigrationStatuses"), *status)
-            for kind in types:
-                cursor.execute("INSERT INTO %s VALUES (?, ?, ?)" % self.table("DataMigrationTypes"), *kind)
-            for number, (type_code, status, age) in enumerate(steps, start=1):
-                type_id = type_ids.get(type_code, type_code)
-                status_id = status if not isinstance(status, str) else status_ids[status]
-                trigger = None if age is None else now - datetime.timedelta(seconds=age)
-                cursor.execute(
-                    'INSERT INTO %s ("DataMigrationId", "DataMigrationTypeId", "DataMigrationStatusId", '
-                    '"LastDurationInSeconds", "LastTriggerDate", "UserName") VALUES (?, ?, ?, ?, ?, ?)'
-                    % self.table("DataMigrations"),
-                    number, type_id, status_id, 120 * number, trigger, "admin",
-                )
+            with self.explicit_ids(cursor, "DataMigrationStatuses"):
+                for status in statuses:
+                    cursor.execute(
+                        'INSERT INTO %s ("DataMigrationStatusId", "DataMigrationStatusCode", "DataMigrationStatusName") '
+                        "VALUES (?, ?, ?)" % self.table("DataMigrationStatuses"), *status)
+            with self.explicit_ids(cursor, "DataMigrationTypes"):
+                for kind in types:
+                    cursor.execute(
+                        'INSERT INTO %s ("DataMigrationTypeId", "DataMigrationTypeCode", "DataMigrationTypeName") '
+                        "VALUES (?, ?, ?)" % self.table("DataMigrationTypes"), *kind)
+            with self.explicit_ids(cursor, "DataMigrations"):
+                for number, (type_code, status, age) in enumerate(steps, start=1):
+                    type_id = type_ids.get(type_code, type_code)
+                    status_id = status if not isinstance(status, str) else status_ids[status]
+                    trigger = None if age is None else now - datetime.timedelta(seconds=age)
+                    cursor.execute(
+                        'INSERT INTO %s ("DataMigrationId", "DataMigrationTypeId", "DataMigrationStatusId", '
+                        '"LastDurationInSeconds", "LastTriggerDate", "UserName") VALUES (?, ?, ?, ?, ?, ?)'
+                        % self.table("DataMigrations"),
+                        number, type_id, status_id, 120 * number, trigger, "admin",
+                    )
             for type_code, age, message in history:
                 cursor.execute(
                     'INSERT INTO %s ("DataMigrationTypeId", "DataMigrationHistoryDate", "DataMigrationHistoryMessage") '
@@ -176,4 +210,29 @@ def postgres_database(cluster, name, user=None, password=None):
     database = GenerateDatabase(cluster.connection_string(name, user, password), "App", "postgresql", options)
     database.create_tables()
     database.name = name
+    return database
+
+
+def external_kind(connection_string):
+    """Which fixture fits the database of a connection string, told by its ODBC driver's name."""
+    match = re.search(r"(?:^|;)\s*driver\s*=\s*\{?([^;}]*)", connection_string, re.IGNORECASE)
+    driver = (match.group(1) if match else "").lower()
+    if "sql server" in driver or "freetds" in driver:
+        return "sqlserver"
+    if "postgres" in driver:
+        return "postgresql"
+    raise ValueError(
+        "%s names no SQL Server or PostgreSQL ODBC driver: give DRIVER={ODBC Driver 18 for SQL Server} "
+        "(or FreeTDS, or PostgreSQL Unicode) in it" % EXTERNAL_ENV)
+
+
+def external_database(connection_string):
+    """A Generate database in a new schema of the user's database, tables created; ``drop()`` removes it."""
+    schema = "ceds_test_%s" % uuid.uuid4().hex[:10]
+    database = GenerateDatabase(connection_string, schema, external_kind(connection_string))
+    try:
+        database.create_tables()
+    except pyodbc.Error:
+        database.drop()
+        raise
     return database
