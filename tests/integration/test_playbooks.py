@@ -1,0 +1,370 @@
+"""The playbooks through the real ansible-playbook, over fleets of PostgreSQL and SQLite environments and stand-in apps."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import uuid
+
+import pytest
+
+import ansible_run
+import generate_db
+from fleet import PLAYBOOKS, ROOT, Fleet
+
+HEALTHY = [("ods", "success", 90000), ("rds", "success", 88000), ("report", "success", 86000)]
+TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
+TROUBLESHOOTING_HISTORY = [("ods", 7000, "Error in App.Migrate_Data: deadlock victim")]
+STUCK = [("ods", "success", 50000), ("rds", "success", 45000), ("report", "processing", 40000)]
+# A step processing within stuck_after holds a reset back.
+RUNNING_BEHIND_ERROR = [("ods", "error", 9000), ("rds", "processing", 300), ("report", "pending", 300)]
+RUNNING = [("ods", "success", 9000), ("rds", "processing", 300), ("report", "success", 9000)]
+ALL_SUCCESS = {"ods": "success", "rds": "success", "report": "success"}
+# The only requests a probe may send: GETs of read-only pages.
+READ_ONLY_PROBES = {
+    ("web", "GET", "/api/app/about/getvers"),
+    ("web", "GET", "/api/app/datamigrations/currentmigrationstatus"),
+    ("background", "GET", "/"),
+}
+
+
+def recap(run):
+    """``{host: {"ok": n, "changed": n, "failed": n, ...}}`` from the PLAY RECAP."""
+    counts = {}
+    for line in run.stdout.split("PLAY RECAP")[-1].splitlines():
+        match = re.match(r"^(\S+)\s+:\s+(.*)$", line.strip())
+        if match:
+            counts[match.group(1)] = dict((key, int(value)) for key, value in re.findall(r"(\w+)=(\d+)", match.group(2)))
+    assert counts, "no PLAY RECAP in:\n%s" % run.output
+    return counts
+
+
+def summary(fleet, name="reset_migrations"):
+    """The JSON summary a playbook wrote, and its Markdown text."""
+    with open(os.path.join(fleet.reports_dir, name + ".json"), encoding="utf-8") as handle:
+        document = json.load(handle)
+    with open(os.path.join(fleet.reports_dir, name + ".md"), encoding="utf-8") as handle:
+        return document, handle.read()
+
+
+def rows(document):
+    """The summary rows by environment name."""
+    return dict((row["environment"], row) for row in document["environments"])
+
+
+def sqlite(folder, name, steps, history=()):
+    """A seeded SQLite Generate database in ``folder``."""
+    database = generate_db.sqlite_database(os.path.join(str(folder), name + ".db"))
+    database.seed(steps, history=history)
+    return database
+
+
+@pytest.fixture(scope="module")
+def pg_database(postgres):
+    """A factory of seeded PostgreSQL Generate databases, dropped when the module's tests are done."""
+    names = []
+
+    def make(steps, history=()):
+        name = "generate_%s" % uuid.uuid4().hex[:10]
+        names.append(name)
+        database = generate_db.postgres_database(postgres, name)
+        database.seed(steps, history=history)
+        return database
+    yield make
+    for name in names:
+        postgres.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+@pytest.fixture
+def fleet(tmp_path):
+    """An empty fleet in a fresh folder; its stand-in apps are stopped afterwards."""
+    with Fleet(str(tmp_path)) as new_fleet:
+        yield new_fleet
+
+
+class ResetScenario:
+    """One fleet (dev, test, prod; PostgreSQL and SQLite) through a dry run, a reset and a second reset."""
+
+    def __init__(self, fleet, pg_database):
+        self.fleet = fleet
+        folder = fleet.folder
+        fleet.add("dev-pg", "dev", pg_database(TROUBLESHOOTING, TROUBLESHOOTING_HISTORY))
+        fleet.add("dev-healthy", "dev", sqlite(folder, "dev-healthy", HEALTHY))
+        fleet.add("test-stuck", "test", sqlite(folder, "test-stuck", STUCK))
+        fleet.add("prod-failed", "prod", sqlite(folder, "prod-failed", TROUBLESHOOTING), background=False)
+        # The encryption options reach the module through module_defaults; psqlODBC ignores them.
+        fleet["dev-pg"].variables.update(generate_db_encrypt=False, generate_db_trust_server_certificate=True)
+        self.before = self.snapshots()
+        self.check = fleet.run("reset_migrations.yml", "--check", "--diff")
+        self.after_check = self.snapshots()
+        self.reports_after_check = os.path.exists(fleet.reports_dir)
+        self.reset = fleet.run("reset_migrations.yml", "--diff", "-e", "generate_serial=1")
+        self.after_reset = self.snapshots()
+        self.reset_summary = summary(fleet)
+        self.second = fleet.run("reset_migrations.yml")
+        self.after_second = self.snapshots()
+
+    def snapshots(self):
+        """Every environment's rows, read over a separate connection."""
+        return dict((env.name, env.database.snapshot()) for env in self.fleet.environments)
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory, pg_database):
+    """The reset scenario, run once for the tests that read it."""
+    with Fleet(str(tmp_path_factory.mktemp("reset"))) as reset_fleet:
+        yield ResetScenario(reset_fleet, pg_database)
+
+
+def test_check_mode_writes_nothing_anywhere(scenario):
+    assert scenario.check.rc == 0, scenario.check.output
+    assert scenario.after_check == scenario.before
+    assert scenario.reports_after_check is False
+    assert '-    "ods": "error"' in scenario.check.stdout and '+    "ods": "success"' in scenario.check.stdout
+
+
+def test_check_mode_shows_what_the_reset_would_do(scenario):
+    counts = recap(scenario.check)
+    assert counts["dev-pg"]["changed"] == 1 and counts["test-stuck"]["changed"] == 1
+    assert counts["dev-healthy"]["changed"] == 0
+    assert "| dev-pg | ok | failed (ods) | ods (error), rds (pending), report (pending) | - |" in scenario.check.stdout
+    assert "(check mode: nothing was written)" in scenario.check.stdout
+
+
+def test_reset_sets_failed_and_stuck_steps_to_success_in_every_tier(scenario):
+    assert scenario.reset.rc == 0, scenario.reset.output
+    for env in scenario.fleet.environments:
+        assert env.database.statuses() == ALL_SUCCESS, env.name
+    assert scenario.after_reset["dev-healthy"] == scenario.before["dev-healthy"]
+
+
+def test_reset_writes_one_audit_line_per_reset_step(scenario):
+    messages = scenario.fleet["dev-pg"].database.history_messages()
+    assert messages[-3:] == [
+        "%s migration status reset from %s to success by ceds.generate.data_migrations: reset_migrations.yml"
+        % (code.upper(), status) for code, status in (("ods", "error"), ("rds", "pending"), ("report", "pending"))]
+    assert scenario.fleet["test-stuck"].database.history_messages() == [
+        "REPORT migration status reset from processing to success by ceds.generate.data_migrations: "
+        "reset_migrations.yml"]
+
+
+def test_reset_rolls_out_dev_then_test_then_prod_one_environment_at_a_time(scenario):
+    hosts = [record["host"] for record in scenario.reset.records if record["action"].endswith("data_migrations")]
+    order = [host for number, host in enumerate(hosts) if number == 0 or hosts[number - 1] != host]
+    assert order == ["dev-pg", "dev-healthy", "test-stuck", "prod-failed"]
+
+
+def test_reset_summary_is_written_as_json_and_markdown(scenario):
+    document, markdown = scenario.reset_summary
+    assert document["playbook"] == "reset_migrations" and document["check_mode"] is False
+    assert document["failed_environments"] == []
+    found = rows(document)
+    assert set(found) == {"dev-pg", "dev-healthy", "test-stuck", "prod-failed"}
+    assert found["dev-pg"]["before"] == "failed" and found["dev-pg"]["after"] == "ok"
+    assert found["dev-pg"]["failed_steps_before"] == ["ods"]
+    assert [step["type_code"] for step in found["dev-pg"]["steps_reset"]] == ["ods", "rds", "report"]
+    assert found["dev-pg"]["migration_errors"][0]["message"] == "Error in App.Migrate_Data: deadlock victim"
+    assert found["test-stuck"]["stuck_steps_before"] == ["report"]
+    assert found["dev-healthy"]["steps_reset"] == [] and found["dev-healthy"]["before"] == "ok"
+    assert found["prod-failed"]["web_ok"] is True and found["prod-failed"]["background_ok"] is None
+    assert all(row["outcome"] == "ok" and row["error"] is None for row in document["environments"])
+    assert "| test-stuck | ok | failed (report stuck) | report (processing) | ok | yes | yes |  |" in markdown
+    assert "| prod-failed | ok | failed (ods) | ods (error), rds (pending), report (pending) | ok | yes | - |  |" in markdown
+    assert "4 environments, 0 failed." in markdown
+    assert "- dev-pg ods " in markdown and "Error in App.Migrate_Data: deadlock victim" in markdown
+
+
+def test_reset_publishes_the_summary_with_set_stats(scenario):
+    published = [record["result"] for record in scenario.reset.records
+                 if record["action"] == "ansible.builtin.set_stats"]
+    assert published, scenario.reset.output
+    stats = published[0]["ansible_stats"]
+    assert stats["per_host"] is False
+    assert [row["environment"] for row in stats["data"]["generate_summary"]["environments"]] == [
+        "dev-pg", "dev-healthy", "test-stuck", "prod-failed"]
+
+
+def test_second_run_changes_nothing(scenario):
+    assert scenario.second.rc == 0, scenario.second.output
+    assert all(counts["changed"] == 0 for counts in recap(scenario.second).values()), scenario.second.stdout
+    assert scenario.after_second == scenario.after_reset
+
+
+def test_web_app_sees_success_after_the_reset(scenario):
+    for env in scenario.fleet.environments:
+        assert env.standin.reader.current_migration_status()["reportMigrationStatusCode"] == "success"
+
+
+def test_probes_never_call_urls_that_start_or_cancel_migrations(scenario):
+    for env in scenario.fleet.environments:
+        assert set(env.standin.requests) <= READ_ONLY_PROBES, env.name
+
+
+class TroubledScenario:
+    """A fleet where most environments fail in a different way, run once through the reset playbook."""
+
+    WRONG_PASSWORD = "Wr0ng;{pass}word"
+
+    def __init__(self, fleet, pg_database):
+        self.fleet = fleet
+        folder = fleet.folder
+        fleet.add("web-error", "dev", sqlite(folder, "web-error", TROUBLESHOOTING)).standin.set_web("error")
+        fleet.add("web-down", "dev", sqlite(folder, "web-down", TROUBLESHOOTING)).standin.set_web("down")
+        fleet.add("background-down", "test", sqlite(folder, "background-down", TROUBLESHOOTING)
+                  ).standin.set_background("down")
+        shared = pg_database(TROUBLESHOOTING)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            closed_port = probe.getsockname()[1]
+        fleet.add("db-unreachable", "test", shared).variables["generate_db_port"] = closed_port
+        fleet.add("db-wrong-password", "test", shared).variables["generate_db_password"] = self.WRONG_PASSWORD
+        fleet.add("deferred", "prod", sqlite(folder, "deferred", RUNNING_BEHIND_ERROR))
+        fleet.add("web-stale", "prod", sqlite(folder, "web-stale", TROUBLESHOOTING)).standin.set_web("stale")
+        fleet.add("recovers", "prod", sqlite(folder, "recovers", TROUBLESHOOTING))
+        self.before = dict((env.name, env.database.snapshot()) for env in fleet.environments)
+        self.run = fleet.run("reset_migrations.yml", "-vvv")
+        self.document, self.markdown = summary(fleet)
+        self.rows = rows(self.document)
+
+    def unchanged(self, name):
+        """Whether the environment's rows are as they were before the run."""
+        return self.fleet[name].database.snapshot() == self.before[name]
+
+
+@pytest.fixture(scope="module")
+def troubled(tmp_path_factory, pg_database):
+    """The troubled scenario, run once for the tests that read it."""
+    with Fleet(str(tmp_path_factory.mktemp("troubled"))) as troubled_fleet:
+        yield TroubledScenario(troubled_fleet, pg_database)
+
+
+def test_failed_environments_do_not_stop_the_others(troubled):
+    assert troubled.fleet["recovers"].database.statuses() == ALL_SUCCESS
+    assert troubled.rows["recovers"]["outcome"] == "ok"
+
+
+def test_run_exits_non_zero_and_fails_only_the_failed_environments(troubled):
+    assert troubled.run.rc == 2, troubled.run.output
+    failed = dict((host, counts["failed"]) for host, counts in recap(troubled.run).items())
+    assert failed == {"web-error": 1, "web-down": 1, "background-down": 1, "db-unreachable": 1,
+                      "db-wrong-password": 1, "deferred": 1, "web-stale": 1, "recovers": 0}
+
+
+def test_summary_names_each_failed_environment_and_why(troubled):
+    assert troubled.document["failed_environments"] == [
+        "web-error", "web-down", "background-down", "db-unreachable", "db-wrong-password", "deferred", "web-stale"]
+    reasons = dict((name, row["error"]) for name, row in troubled.rows.items())
+    assert reasons["web-error"].startswith("Web app: read the database version: Status code was 500")
+    assert reasons["web-down"].startswith("Web app: read the database version: Status code was -1")
+    assert "Connection refused" in reasons["web-down"]
+    assert reasons["background-down"].startswith("Background app: open the dashboard: Status code was -1")
+    assert reasons["db-unreachable"].startswith("Database: read the migration status: cannot connect to 127.0.0.1/")
+    assert reasons["db-wrong-password"].startswith("Database: read the migration status: login to 127.0.0.1/")
+    assert reasons["deferred"].startswith("Database: leave no failed or stuck step behind: reset deferred: rds is "
+                                          "processing since ")
+    assert reasons["web-stale"] == (
+        "Web app: agree with the database, and show success after a reset: the report pages see the report step "
+        "as pending but the database says success; after a reset both must say success")
+    assert all("\n" not in reason for reason in reasons.values() if reason)
+    assert "8 environments, 7 failed: web-error, web-down, background-down, db-unreachable" in troubled.markdown
+    for name in troubled.document["failed_environments"]:
+        assert "fatal: [%s]: FAILED!" % name in troubled.run.stdout
+
+
+def test_summary_says_which_app_failed(troubled):
+    assert (troubled.rows["web-error"]["web_ok"], troubled.rows["web-error"]["background_ok"]) == (False, None)
+    assert (troubled.rows["background-down"]["web_ok"], troubled.rows["background-down"]["background_ok"]) == (
+        True, False)
+    assert (troubled.rows["db-unreachable"]["web_ok"], troubled.rows["db-unreachable"]["before"]) == (True, None)
+    assert troubled.rows["web-stale"]["web_ok"] is False and troubled.rows["web-stale"]["after"] == "ok"
+
+
+def test_environment_with_an_unhealthy_app_is_not_reset(troubled):
+    for name in ("web-error", "web-down", "background-down", "deferred", "db-unreachable"):
+        assert troubled.unchanged(name), name
+
+
+def test_password_never_appears_in_output_or_reports(troubled):
+    for secret in (troubled.WRONG_PASSWORD, "Wr0ng", troubled.fleet["db-unreachable"].database.options["password"]):
+        assert secret not in troubled.run.output
+        assert secret not in json.dumps(troubled.document) and secret not in troubled.markdown
+
+
+def test_stop_before_prod_holds_prod_back_after_an_earlier_failure(fleet):
+    fleet.add("dev-down", "dev", sqlite(fleet.folder, "dev-down", TROUBLESHOOTING)).standin.set_web("down")
+    prod = fleet.add("prod-failed", "prod", sqlite(fleet.folder, "prod-failed", TROUBLESHOOTING))
+    before = prod.database.snapshot()
+    run = fleet.run("reset_migrations.yml", "-e", "generate_stop_before_prod=true")
+    assert run.rc == 2
+    assert prod.database.snapshot() == before
+    assert prod.standin.requests == []
+    found = rows(summary(fleet)[0])
+    assert found["prod-failed"]["error"] == (
+        "Rollout: stop before prod when an earlier environment failed: not run, since dev-down failed and "
+        "generate_stop_before_prod is set")
+
+
+def test_status_exits_zero_when_every_environment_is_ok_or_running(fleet, pg_database):
+    fleet.add("healthy", "dev", pg_database(HEALTHY))
+    fleet.add("running", "prod", sqlite(fleet.folder, "running", RUNNING))
+    run = fleet.run("migration_status.yml")
+    assert run.rc == 0, run.output
+    document, markdown = summary(fleet, "migration_status")
+    assert [row["before"] for row in document["environments"]] == ["ok", "running"]
+    assert "| running | ok | running | - | - | yes | yes |  |" in markdown
+
+
+def test_status_exits_non_zero_for_failed_or_stuck_environments_and_writes_nothing(fleet):
+    for name, steps in (("healthy", HEALTHY), ("failed", TROUBLESHOOTING), ("stuck", STUCK)):
+        fleet.add(name, "test", sqlite(fleet.folder, name, steps, TROUBLESHOOTING_HISTORY if name == "failed" else ()))
+    before = dict((env.name, env.database.snapshot()) for env in fleet.environments)
+    run = fleet.run("migration_status.yml")
+    assert run.rc == 2, run.output
+    assert dict((env.name, env.database.snapshot()) for env in fleet.environments) == before
+    document, _markdown = summary(fleet, "migration_status")
+    assert document["failed_environments"] == ["failed", "stuck"]
+    reasons = dict((row["environment"], row["error"]) for row in document["environments"])
+    assert reasons["failed"] == ("Database: leave no failed or stuck step behind: failed steps: ods; "
+                                 "last error: Error in App.Migrate_Data: deadlock victim")
+    assert reasons["stuck"] == "Database: leave no failed or stuck step behind: failed steps: report"
+    assert all(not record["action"].endswith("data_migrations") or record["result"]["changed"] is False
+               for record in run.records)
+
+
+def test_example_inventory_uses_the_documented_variables():
+    inventory = os.path.join(ROOT, "inventories", "example")
+    listed = subprocess.run([os.path.join(ansible_run.BIN, "ansible-inventory"), "-i", inventory, "--list"],
+                            env=ansible_run.ansible_env(), capture_output=True, text=True, check=True)
+    data = json.loads(listed.stdout)
+    assert data["generate"]["children"] == ["dev", "test", "prod"]
+    documented = {"generate_db_server", "generate_db_port", "generate_db_name", "generate_db_username",
+                  "generate_db_password", "generate_db_driver", "generate_db_encrypt",
+                  "generate_db_trust_server_certificate", "generate_db_connection_string", "generate_db_schema",
+                  "generate_web_url", "generate_background_url", "generate_stuck_after", "generate_reports_dir",
+                  "generate_serial", "generate_stop_before_prod"}
+    for host, variables in data["_meta"]["hostvars"].items():
+        named = set(name for name in variables if name.startswith("generate_"))
+        assert named <= documented, (host, named - documented)
+        assert {"generate_db_server", "generate_web_url"} <= named, host
+
+
+@pytest.mark.parametrize("playbook", ["reset_migrations.yml", "migration_status.yml"])
+def test_playbook_passes_syntax_check(playbook):
+    command = [os.path.join(ansible_run.BIN, "ansible-playbook"), "--syntax-check",
+               "-i", os.path.join(ROOT, "inventories", "example"), os.path.join(PLAYBOOKS, playbook)]
+    checked = subprocess.run(command, env=ansible_run.ansible_env(), capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_playbooks_and_example_inventory_pass_ansible_lint_production_profile(tmp_path):
+    env = ansible_run.ansible_env(workdir=str(tmp_path))
+    # A home of its own, so collections installed elsewhere on the machine cannot shadow this checkout.
+    env["HOME"] = str(tmp_path)
+    command = [os.path.join(ansible_run.BIN, "ansible-lint"), "--offline", "--profile", "production",
+               "--nocolor", "playbooks", "inventories/example"]
+    linted = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+
