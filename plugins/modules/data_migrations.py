@@ -32,7 +32,7 @@ description:
   - The module runs where the task runs (usually the controller or an execution environment, with
     C(ansible_connection=local)) and reaches SQL Server over the network.
 author:
-  - ceds.generate contributors
+  - ceds.generate contributors (@ceds-generate-ops)
 options:
   state:
     description:
