@@ -88,7 +88,7 @@ def run_playbook(playbook, inventory, args=(), env=None, workdir=None, timeout=3
     environment = ansible_env(dict(env or {}, CEDS_RESULT_FILE=result_file), workdir)
     command = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, playbook] + list(args)
     completed = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=timeout,
-                               cwd=workdir, stdin=subprocess.DEVNULL)
+                               cwd=workdir, stdin=subprocess.DEVNULL, check=False)
     records = []
     if os.path.exists(result_file):
         with open(result_file, encoding="utf-8") as handle:

@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 
 SUPERUSER = "generate_admin"
 SUPERUSER_PASSWORD = "admin-pw-7Qz"

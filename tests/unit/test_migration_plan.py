@@ -13,8 +13,9 @@ STANDARD = {"initial": 1, "pending": 2, "processing": 3, "error": 4, "success": 
 CODES = dict((v, k) for k, v in STANDARD.items())
 
 
-def steps_of(*rows, ids=STANDARD):
+def steps_of(*rows, ids=None):
     """Steps from (type_code, status_code or raw id, age seconds or None)."""
+    ids = STANDARD if ids is None else ids
     steps = []
     for number, (type_code, status, age) in enumerate(rows, start=1):
         status_id = ids[status] if isinstance(status, str) else status
@@ -23,7 +24,8 @@ def steps_of(*rows, ids=STANDARD):
     return steps
 
 
-def make_plan(*rows, stuck_after=30000, reset=True, ids=STANDARD):
+def make_plan(*rows, stuck_after=30000, reset=True, ids=None):
+    ids = STANDARD if ids is None else ids
     return mp.plan(steps_of(*rows, ids=ids), ids, NOW, stuck_after, reset)
 
 
