@@ -146,8 +146,11 @@ def resolve_connection(params, environ=None):
             if options.get(name) is None and env:
                 options[name] = _env_port(environ) if name == "port" else (environ.get(env) or None)
         options["connection_string"] = None
-        options["database"] = options.get("database") or DEFAULT_DATABASE
-        options["driver"] = options.get("driver") or DEFAULT_DRIVER
+        # Only an absent value gets the default: an empty one is refused below, since it
+        # usually comes from an unset variable and would silently reach another database.
+        for name, default in (("database", DEFAULT_DATABASE), ("driver", DEFAULT_DRIVER)):
+            if options.get(name) is None:
+                options[name] = default
         if not options.get("server"):
             raise ConnectionOptionsError(
                 "no database server given: set server (or GENERATE_DB_SERVER) or connection_string"
@@ -231,6 +234,12 @@ def build_connection_string(options):
             "{application_name=%s connect_timeout=%d options='-c statement_timeout=%d'}"
             % (APPLICATION_NAME, options.get("connect_timeout") or 15, (options.get("query_timeout") or 60) * 1000),
         ))
+        # By default psqlODBC wraps each statement in a savepoint and prepares
+        # it on the server: three round trips per statement instead of one.
+        # The module never continues a transaction after an error, so a
+        # failed statement may as well roll the whole transaction back (-1).
+        pairs.append(("UseServerSidePrepare", "0"))
+        pairs.append(("Protocol", "7.4-1"))
     return ";".join("%s=%s" % pair for pair in pairs) + ";"
 
 
@@ -324,23 +333,42 @@ def _driver_text(exc):
     return sqlstate, text.strip().rstrip(";").strip()
 
 
+def _driver_in_string(text):
+    """The DRIVER (or DSN) a connection string names, for messages; never a secret."""
+    try:
+        parsed = parse_connection_string(text)
+    except ConnectionOptionsError:
+        return "?"
+    return parsed.get("driver") or parsed.get("dsn") or parsed.get("filedsn") or "?"
+
+
 def describe_error(exc, action, options):
     """Turn a driver error into one line that says what failed and what to do about it."""
     sqlstate, text = _driver_text(exc)
     lowered = text.lower()
     where = "%s/%s" % (options.get("server") or "the server", options.get("database") or DEFAULT_DATABASE)
     if sqlstate in ("IM002",) or "can't open lib" in lowered or "data source name not found" in lowered:
+        if options.get("connection_string"):
+            return ("ODBC driver '%s' named in connection_string is not installed: install it or change "
+                    "DRIVER= to one that 'odbcinst -q -d' lists" % _driver_in_string(options["connection_string"]))
         hint = "install it or set driver (GENERATE_DB_DRIVER) to one that 'odbcinst -q -d' lists"
-        return "ODBC driver '%s' is not installed: %s" % (options.get("driver") or "named in connection_string", hint)
+        return "ODBC driver '%s' is not installed: %s" % (options.get("driver"), hint)
     if sqlstate in ("28000", "28P01") or "password authentication failed" in lowered or "login failed" in lowered:
         return "login to %s failed for user '%s': check username and password" % (
             where, options.get("username") or "given in connection_string")
     if sqlstate in ("HYT00", "HYT01", "57014") or "timeout" in lowered or "timed out" in lowered:
         limit = options.get("connect_timeout") if action == "connect" else options.get("query_timeout")
-        what = "connecting to %s" % where if action == "connect" else "%s on %s" % (action, where)
-        return "%s timed out after %s s: the server may be busy or a lock is held; retry later" % (what, limit)
+        if action == "connect":
+            return ("connecting to %s timed out after %s s: check server, port and firewall, "
+                    "or raise connect_timeout" % (where, limit))
+        return ("%s on %s timed out after %s s: a lock or a long statement held it up; "
+                "retry later or raise query_timeout" % (action, where, limit))
     if sqlstate == "42501" or "permission" in lowered or "denied" in lowered:
-        return "%s on %s was refused: %s. Grant the login the rights listed in the README" % (action, where, text)
+        return ("%s on %s was refused: %s. Grant the login the rights in docs/least-privilege.md "
+                "of the ceds.generate collection" % (action, where, text))
+    if sqlstate == "25006" or "read-only" in lowered:
+        return ("%s on %s was refused: %s. The login or the database is read-only: "
+                "use a login that may write, or state=status" % (action, where, text))
     if action == "connect" or (sqlstate or "").startswith("08"):
         return "cannot connect to %s: %s. Check server, port and network" % (where, text)
     return "%s on %s failed: %s%s" % (action, where, text, " (SQLSTATE %s)" % sqlstate if sqlstate else "")

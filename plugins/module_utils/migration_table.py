@@ -54,9 +54,11 @@ def check_options(params):
         raise ConnectionOptionsError(
             "history_lines must be between 0 and %d, got %d" % (MAX_HISTORY_LINES, lines))
     note = params.get("audit_note")
-    if note is not None and (len(note) > MAX_AUDIT_NOTE or "\x00" in note):
+    if note is not None and len(note) > MAX_AUDIT_NOTE:
         raise ConnectionOptionsError(
-            "audit_note must be text of at most %d characters: shorten it" % MAX_AUDIT_NOTE)
+            "audit_note must be text of at most %d characters, got %d: shorten it" % (MAX_AUDIT_NOTE, len(note)))
+    if note is not None and "\x00" in note:
+        raise ConnectionOptionsError("audit_note holds a NUL character, which no database stores: remove it")
     return resolve_connection(params)
 
 

@@ -342,10 +342,15 @@ def main():
     if database.pyodbc is None:
         module.fail_json(msg=missing_required_lib("pyodbc", reason=database.PYODBC_HINT),
                          exception=database.PYODBC_IMPORT_ERROR)
+    # Each failure is raised after its except block has ended: called inside one,
+    # fail_json would attach the Python traceback to the result at -vvv.
+    failure = None
     try:
         options = migration_table.check_options(module.params)
     except database.ConnectionOptionsError as exc:
-        module.fail_json(msg="%s" % exc, executed_queries=[])
+        failure = "%s" % exc
+    if failure is not None:
+        module.fail_json(msg=failure, executed_queries=[])
     # Secrets that came from the environment are unknown to Ansible's no_log: register them too.
     secrets = database.secrets_of(options)
     module.no_log_values.update(secrets)
@@ -354,13 +359,12 @@ def main():
         table.connection = database.connect(options)
         result = migration_table.run(table, options, module.check_mode)
     except (database.DatabaseError, migration_table.RunFailed) as exc:
-        table.close()
-        module.fail_json(msg=database.scrub(exc, secrets), executed_queries=table.executed_queries)
+        failure = database.scrub(exc, secrets)
     except database.pyodbc.Error as exc:
-        table.close()
-        module.fail_json(msg="%s" % database.translate(exc, "reading the migration steps", options),
-                         executed_queries=table.executed_queries)
+        failure = "%s" % database.translate(exc, "reading the migration steps", options)
     table.close()
+    if failure is not None:
+        module.fail_json(msg=failure, executed_queries=table.executed_queries)
     result["executed_queries"] = table.executed_queries
     if not module._diff:
         result.pop("diff")

@@ -80,6 +80,10 @@ class Run:
         """Whether the module's task failed."""
         return self.record["status"] == "failed"
 
+    def by_task(self):
+        """``{task name: record}`` of the module's tasks (of one host), for playbooks with many tasks."""
+        return dict((r["task"], r) for r in self.records if r["action"].endswith("data_migrations"))
+
 
 def run_playbook(playbook, inventory, args=(), env=None, workdir=None, timeout=300):
     """Run ansible-playbook; return a Run with the results written by the test callback."""
@@ -115,6 +119,34 @@ def run_module(module_args, check=False, diff=False, verbosity=0, env=None, work
         args.append("--check")
     if diff:
         args.append("--diff")
+    if verbosity:
+        args.append("-" + "v" * verbosity)
+    return run_playbook(playbook, inventory, args, env=env, workdir=workdir, timeout=timeout)
+
+
+def run_tasks(tasks, hosts=1, verbosity=0, env=None, workdir=None, timeout=300):
+    """Run several module tasks in one ansible-playbook, each with ``ignore_errors`` so all of them run.
+
+    tasks: (name, module_args) or (name, module_args, extra task keywords such as ``environment``).
+    hosts: how many local hosts (``host1``..) run every task at the same time, with one fork each.
+    """
+    workdir = workdir or tempfile.mkdtemp(prefix="ceds-tasks-")
+    playbook = os.path.join(workdir, "tasks-%d.yml" % len(os.listdir(workdir)))
+    play_tasks = []
+    for task in tasks:
+        name, module_args = task[0], task[1]
+        entry = {"name": name, "ceds.generate.data_migrations": module_args, "ignore_errors": True}
+        entry.update(task[2] if len(task) > 2 else {})
+        play_tasks.append(entry)
+    with open(playbook, "w", encoding="utf-8") as handle:
+        yaml.safe_dump([{"name": "Run the module", "hosts": "all", "gather_facts": False,
+                         "tasks": play_tasks}], handle, allow_unicode=True)
+    inventory = os.path.join(workdir, "inventory-%d.ini" % hosts)
+    with open(inventory, "w", encoding="utf-8") as handle:
+        names = ["localhost"] if hosts == 1 else ["host%d" % number for number in range(1, hosts + 1)]
+        for name in names:
+            handle.write("%s ansible_connection=local ansible_python_interpreter=%s\n" % (name, sys.executable))
+    args = ["--forks", str(max(hosts, 1))]
     if verbosity:
         args.append("-" + "v" * verbosity)
     return run_playbook(playbook, inventory, args, env=env, workdir=workdir, timeout=timeout)

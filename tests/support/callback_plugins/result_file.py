@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from ansible.plugins.callback import CallbackBase
 
@@ -24,16 +25,26 @@ class CallbackModule(CallbackBase):
     CALLBACK_NAME = "result_file"
     CALLBACK_NEEDS_ENABLED = True
 
+    def __init__(self, *args, **kwargs):
+        super(CallbackModule, self).__init__(*args, **kwargs)
+        self._task_started = {}
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_started[task._uuid] = time.monotonic()
+
     def _write(self, result, status):
         path = os.environ.get("CEDS_RESULT_FILE")
         if not path:
             return
+        started = self._task_started.get(result._task._uuid)
         record = {
             "host": result._host.get_name(),
             "task": result._task.get_name(),
             "action": result._task.action,
             "status": status,
             "result": result._result,
+            # Seconds from the task's start to this host's result: what the module run cost, as seen by Ansible.
+            "duration": None if started is None else round(time.monotonic() - started, 3),
         }
         with open(path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, default=str) + "\n")

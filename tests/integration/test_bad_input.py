@@ -1,0 +1,202 @@
+"""Bad input battery: every wrong option or suspicious table fails (or warns) in one clear line, writing nothing.
+
+All option cases run as tasks of one ansible-playbook run against one seeded
+database that a successful reset would change, so any case that wrongly gets
+through shows up as a changed database.  Every case is checked on its own:
+failed, a one-line message naming the problem and the fix, no traceback, no
+secret (the run is at -vvvv and scanned), the database read back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+import ansible_run
+import figures
+import generate_db
+import secret_scan
+
+# Pipelining spares each task the copy of the module file; the module still runs through the executor.
+FAST = {"ANSIBLE_PIPELINING": "1"}
+TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
+REMOVE = object()
+NO_SUCH_DRIVER = "DRIVER={No Such ODBC Driver};SERVER=127.0.0.1;DATABASE=generate;UID=u;PWD=Cs-secret-1"
+
+
+DISCRETE = ("server", "port", "database", "username", "password", "driver")
+
+
+def _over(**changes):
+    return changes
+
+
+def _string_only(text):
+    """Changes that give only a connection string, without the separate options."""
+    changes = dict.fromkeys(DISCRETE, REMOVE)
+    changes["connection_string"] = text
+    return changes
+
+
+# (case id, changes to the working reset arguments, text the message must hold, task environment)
+OPTION_CASES = [
+    ("stuck_after negative", _over(stuck_after=-1), ["stuck_after must be between 0", "30000"], None),
+    ("stuck_after above 30 days", _over(stuck_after=2592001), ["stuck_after must be between 0 (no stuck detection) and 2592000"], None),
+    ("stuck_after huge", _over(stuck_after=10 ** 15), ["stuck_after must be between"], None),
+    ("stuck_after not a number", _over(stuck_after="soon"), ["stuck_after", "int"], None),
+    ("stuck_after null", _over(stuck_after=None), ["stuck_after"], None),
+    ("history_lines negative", _over(history_lines=-1), ["history_lines must be between 0 and 100"], None),
+    ("history_lines above 100", _over(history_lines=101), ["history_lines must be between 0 and 100, got 101"], None),
+    ("history_lines not a number", _over(history_lines="all"), ["history_lines", "int"], None),
+    ("history_lines null", _over(history_lines=None), ["history_lines"], None),
+    ("connect_timeout zero", _over(connect_timeout=0), ["connect_timeout must be between 1 and 600"], None),
+    ("connect_timeout negative", _over(connect_timeout=-5), ["connect_timeout must be between 1 and 600"], None),
+    ("connect_timeout huge", _over(connect_timeout=10 ** 6), ["connect_timeout must be between 1 and 600"], None),
+    ("connect_timeout not a number", _over(connect_timeout="ten"), ["connect_timeout", "int"], None),
+    ("query_timeout zero", _over(query_timeout=0), ["query_timeout must be between 1 and 3600"], None),
+    ("query_timeout negative", _over(query_timeout=-1), ["query_timeout must be between 1 and 3600"], None),
+    ("query_timeout above an hour", _over(query_timeout=3601), ["query_timeout must be between 1 and 3600"], None),
+    ("query_timeout not a number", _over(query_timeout="1h"), ["query_timeout", "int"], None),
+    ("port zero", _over(port=0), ["port must be between 1 and 65535, got 0", "1433"], None),
+    ("port 70000", _over(port=70000), ["port must be between 1 and 65535, got 70000"], None),
+    ("port negative", _over(port=-1433), ["port must be between 1 and 65535"], None),
+    ("port not a number", _over(port="sql"), ["port", "int"], None),
+    ("port with a fraction", _over(port=1433.5), ["port", "int"], None),
+    ("state unknown", _over(state="delete"), ["state", "status, reset"], None),
+    ("state in capitals", _over(state="RESET"), ["state", "status, reset"], None),
+    ("audit not a boolean", _over(audit="maybe"), ["audit", "bool"], None),
+    ("encrypt not a boolean", _over(encrypt="perhaps"), ["encrypt", "bool"], None),
+    ("trust_server_certificate not a boolean", _over(trust_server_certificate="sometimes"),
+     ["trust_server_certificate", "bool"], None),
+    ("audit_note too long", _over(audit_note="x" * 501), ["audit_note must be text of at most 500 characters",
+                                                           "shorten it"], None),
+    ("audit_note with a NUL character", _over(audit_note="job\x0042"), ["audit_note holds a NUL character",
+                                                                        "remove it"], None),
+    ("unknown option", _over(force=True), ["Unsupported parameters", "force"], None),
+    ("misspelt option", _over(stuck_afer=60), ["Unsupported parameters", "stuck_afer"], None),
+    ("connection_string with server", _over(connection_string="DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1"),
+     ["connection_string cannot be combined with", "server", "give either"], None),
+    ("connection_string with password only",
+     dict(_string_only("DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1"), password="Pw-secret-4"),
+     ["connection_string cannot be combined with password"], None),
+    ("connection_string empty", _string_only(""),
+     ["connection_string is empty", "DRIVER="], None),
+    ("connection_string blank", _string_only("   "),
+     ["connection_string is empty"], None),
+    ("connection_string brace never closed", _string_only("DRIVER={PostgreSQL Unicode;PWD=Cs-secret-2"),
+     ["connection_string is malformed", "never closed"], None),
+    ("connection_string without pairs", _string_only("just some words"),
+     ["connection_string is malformed", "KEY=VALUE"], None),
+    ("connection_string without driver", _string_only("SERVER=127.0.0.1;DATABASE=generate"),
+     ["connection_string names no DRIVER or DSN"], None),
+    ("connection_string with an unknown driver", _string_only(NO_SUCH_DRIVER),
+     ["ODBC driver 'No Such ODBC Driver' named in connection_string is not installed", "change DRIVER="], None),
+    ("environment connection string malformed", dict.fromkeys(DISCRETE, REMOVE),
+     ["connection_string is malformed"], {"GENERATE_DB_CONNECTION_STRING": "DRIVER={x;PWD=Env-secret-3"}),
+    ("environment port not a number", _over(port=REMOVE), ["GENERATE_DB_PORT is not a number", "1433"],
+     {"GENERATE_DB_PORT": "fifty-four-thirty-two"}),
+    ("no server anywhere", dict.fromkeys(DISCRETE, REMOVE),
+     ["no database server given", "GENERATE_DB_SERVER"], None),
+    ("server empty", _over(server=""), ["no database server given", "GENERATE_DB_SERVER"], None),
+    ("server with a line break", _over(server="127.0.0.1\nevil"), ["server is empty or holds control characters"], None),
+    ("server smuggling a keyword", _over(server="127.0.0.1;DATABASE=postgres"), ["cannot connect to", "Check server"], None),
+    ("database empty", _over(database=""), ["database is empty or holds control characters", "plain name"], None),
+    ("database that does not exist", _over(database="no_such_generate"), ["cannot connect to 127.0.0.1/no_such_generate",
+                                                                           "does not exist"], None),
+    ("database that is not Generate", _over(database="postgres"), ["not found in database postgres",
+                                                                    "is this a Generate database?"], None),
+    ("username empty", _over(username=""), ["username is empty or holds control characters"], None),
+    ("driver empty", _over(driver=""), ["driver is empty or holds control characters"], None),
+    ("schema with SQL", _over(schema='App"; DROP TABLE x; --'), ["is not a plain identifier", "letters, digits"], None),
+    ("schema with a dot", _over(schema="App.DataMigrations"), ["is not a plain identifier"], None),
+    ("schema with a semicolon", _over(schema="App;"), ["is not a plain identifier"], None),
+    ("schema with a quote", _over(schema="App'"), ["is not a plain identifier"], None),
+    ("schema in brackets", _over(schema="[App]"), ["is not a plain identifier"], None),
+    ("schema with a comment", _over(schema="App --"), ["is not a plain identifier"], None),
+    ("schema starting with a digit", _over(schema="1App"), ["is not a plain identifier"], None),
+    ("schema empty", _over(schema=""), ["is not a plain identifier"], None),
+    ("schema null", _over(schema=None), ["is not a plain identifier"], None),
+    ("schema that does not exist", _over(schema="Staging"), ["Staging.DataMigration", "not found",
+                                                              "Check database and schema"], None),
+]
+
+
+def case_args(base, changes):
+    """The working arguments with one case's changes applied."""
+    args = dict(base)
+    for name, value in changes.items():
+        if value is REMOVE:
+            args.pop(name, None)
+        else:
+            args[name] = value
+    return args
+
+
+@pytest.fixture(scope="module")
+def battery_db(postgres):
+    """One Generate database that every option case targets; a reset would change it."""
+    name = "battery_%s" % uuid.uuid4().hex[:8]
+    database = generate_db.postgres_database(postgres, name)
+    database.seed(TROUBLESHOOTING)
+    yield database
+    postgres.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+
+
+@pytest.fixture(scope="module")
+def option_battery(battery_db, tmp_path_factory):
+    """Run every option case as a task; return the records by case and the database before and after.
+
+    Cases with environment variables run in their own ansible-playbook with that
+    process environment, as an AWX credential sets it: a task's ``environment:``
+    keyword would put the values on the command line that Ansible shows at -vvv.
+    """
+    base = battery_db.module_args(state="reset")
+    before = battery_db.snapshot()
+    plain = [(case_id, case_args(base, changes)) for case_id, changes, _e, env in OPTION_CASES if not env]
+    # Two playbooks at a time, one per core, each with its share of the cases.
+    batches = [(plain[0::2], FAST), (plain[1::2], FAST)]
+    batches.extend(([(case_id, case_args(base, changes))], dict(FAST, **env))
+                   for case_id, changes, _expected, env in OPTION_CASES if env)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(pool.map(lambda batch: ansible_run.run_tasks(
+            batch[0], verbosity=4, workdir=str(tmp_path_factory.mktemp("battery")), env=batch[1]), batches))
+    for (tasks, env), run in zip(batches, runs):
+        secret_scan.check(run, secret_scan.secrets_of_tasks(tasks, env), "option_battery")
+    records = {}
+    for run in runs:
+        for name, record in run.by_task().items():
+            records[name] = (run, record)
+    return records, before, battery_db.snapshot()
+
+
+def assert_no_traceback(run, record):
+    """No Python traceback in what Ansible printed nor in the result (ansible-core 2.19 puts a placeholder there)."""
+    result = record["result"]
+    assert "Traceback" not in run.output
+    assert result.get("exception") in (None, "(traceback unavailable)"), result.get("exception")
+    assert "module_stderr" not in result and "module_stdout" not in result, json.dumps(result)[:2000]
+
+
+def assert_clean_failure(run, record, expected):
+    """Failed, with one line naming the problem (and the fix), and no traceback."""
+    result = record["result"]
+    assert record["status"] == "failed", json.dumps(result)[:2000]
+    message = result["msg"]
+    assert "\n" not in message.strip(), message
+    for text in expected:
+        assert text in message, message
+    assert_no_traceback(run, record)
+
+
+@pytest.mark.parametrize("case_id, changes, expected, environment", OPTION_CASES, ids=[c[0] for c in OPTION_CASES])
+def test_bad_option_fails_in_one_line_and_writes_nothing(option_battery, case_id, changes, expected, environment):
+    records, before, after = option_battery
+    figures.record("bad inputs tried", 1, case_id)
+    assert case_id in records, "the case did not run"
+    run, record = records[case_id]
+    assert_clean_failure(run, record, expected)
+    assert after == before
+    figures.record("bad inputs that failed cleanly", 1, case_id)
