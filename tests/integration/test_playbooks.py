@@ -355,7 +355,7 @@ def test_example_inventory_uses_the_documented_variables():
 def test_playbook_passes_syntax_check(playbook):
     command = [os.path.join(ansible_run.BIN, "ansible-playbook"), "--syntax-check",
                "-i", os.path.join(ROOT, "inventories", "example"), os.path.join(PLAYBOOKS, playbook)]
-    checked = subprocess.run(command, env=ansible_run.ansible_env(), capture_output=True, text=True)
+    checked = subprocess.run(command, env=ansible_run.ansible_env(), capture_output=True, text=True, check=False)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -365,6 +365,5 @@ def test_playbooks_and_example_inventory_pass_ansible_lint_production_profile(tm
     env["HOME"] = str(tmp_path)
     command = [os.path.join(ansible_run.BIN, "ansible-lint"), "--offline", "--profile", "production",
                "--nocolor", "playbooks", "inventories/example"]
-    linted = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT)
+    linted = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
     assert linted.returncode == 0, linted.stdout + linted.stderr
-
