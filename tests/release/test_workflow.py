@@ -1,0 +1,42 @@
+"""The hosted-CI workflow that runs the integration suite on SQL Server: valid for actionlint, and doing that job."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import yaml
+
+from release_run import ROOT, run, tool
+
+WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, ".github", "workflows", "*.yml")))
+SQLSERVER = os.path.join(ROOT, ".github", "workflows", "sqlserver.yml")
+
+
+def load(path):
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def test_workflows_pass_actionlint():
+    assert SQLSERVER in WORKFLOWS
+    completed = run([tool("actionlint"), "-no-color"] + WORKFLOWS)
+    assert completed.returncode == 0 and not completed.stdout.strip(), completed.stdout
+
+
+def test_sqlserver_job_runs_the_integration_suite_against_a_sql_server_service():
+    job = load(SQLSERVER)["jobs"]["sqlserver"]
+    service = job["services"]["mssql"]
+    assert service["image"].startswith("mcr.microsoft.com/mssql/server:")
+    assert service["env"]["ACCEPT_EULA"] == "Y"
+    assert "ODBC Driver 18 for SQL Server" in job["env"]["GENERATE_TEST_CONNECTION_STRING"]
+    commands = "\n".join(step.get("run", "") for step in job["steps"])
+    assert "msodbcsql18" in commands
+    assert "./dev test tests/integration -k external" in commands
+
+
+def test_sqlserver_service_password_matches_the_connection_string():
+    job = load(SQLSERVER)["jobs"]["sqlserver"]
+    password = job["services"]["mssql"]["env"]["MSSQL_SA_PASSWORD"]
+    assert job["env"]["SA_PASSWORD"] == password
+    assert "PWD={%s}" % password in job["env"]["GENERATE_TEST_CONNECTION_STRING"]
