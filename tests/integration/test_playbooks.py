@@ -101,7 +101,8 @@ class ResetScenario:
         self.check = fleet.run("reset_migrations.yml", "--check", "--diff")
         self.after_check = self.snapshots()
         self.reports_after_check = os.path.exists(fleet.reports_dir)
-        self.reset = fleet.run("reset_migrations.yml", "--diff", "-e", "generate_serial=1")
+        self.reset = fleet.run("reset_migrations.yml", "--diff", "-e", "generate_serial=1",
+                               "-e", "generate_audit_note=CHG-1234 awx_job_id=42")
         self.after_reset = self.snapshots()
         self.reset_summary = summary(fleet)
         self.second = fleet.run("reset_migrations.yml")
@@ -142,13 +143,14 @@ def test_reset_sets_failed_and_stuck_steps_to_success_in_every_tier(scenario):
 
 
 def test_reset_writes_one_audit_line_per_reset_step(scenario):
-    messages = scenario.fleet["dev-pg"].database.history_messages()
-    assert messages[-3:] == [
-        "%s migration status reset from %s to success by ceds.generate.data_migrations: reset_migrations.yml"
-        % (code.upper(), status) for code, status in (("ods", "error"), ("rds", "pending"), ("report", "pending"))]
+    note = "by ceds.generate.data_migrations: reset_migrations.yml, AWX job 42, CHG-1234"
+    assert scenario.fleet["dev-pg"].database.history_messages()[-3:] == [
+        "ODS migration status reset from error to success %s" % note,
+        "RDS migration status reset from pending to success %s" % note,
+        "REPORT migration status reset from pending to success %s" % note,
+    ]
     assert scenario.fleet["test-stuck"].database.history_messages() == [
-        "REPORT migration status reset from processing to success by ceds.generate.data_migrations: "
-        "reset_migrations.yml"]
+        "REPORT migration status reset from processing to success %s" % note]
 
 
 def test_reset_rolls_out_dev_then_test_then_prod_one_environment_at_a_time(scenario):
@@ -307,6 +309,16 @@ def test_stop_before_prod_holds_prod_back_after_an_earlier_failure(fleet):
         "generate_stop_before_prod is set")
 
 
+def test_limit_resets_and_reports_only_the_limited_environments(fleet):
+    dev = fleet.add("dev-failed", "dev", sqlite(fleet.folder, "dev-failed", TROUBLESHOOTING))
+    test = fleet.add("test-failed", "test", sqlite(fleet.folder, "test-failed", TROUBLESHOOTING))
+    before = test.database.snapshot()
+    run = fleet.run("reset_migrations.yml", "--limit", "dev")
+    assert run.rc == 0, run.output
+    assert dev.database.statuses() == ALL_SUCCESS
+    assert test.database.snapshot() == before
+    assert [row["environment"] for row in summary(fleet)[0]["environments"]] == ["dev-failed"]
+
 def test_status_exits_zero_when_every_environment_is_ok_or_running(fleet, pg_database):
     fleet.add("healthy", "dev", pg_database(HEALTHY))
     fleet.add("running", "prod", sqlite(fleet.folder, "running", RUNNING))
@@ -344,7 +356,7 @@ def test_example_inventory_uses_the_documented_variables():
                   "generate_db_password", "generate_db_driver", "generate_db_encrypt",
                   "generate_db_trust_server_certificate", "generate_db_connection_string", "generate_db_schema",
                   "generate_web_url", "generate_background_url", "generate_stuck_after", "generate_reports_dir",
-                  "generate_serial", "generate_stop_before_prod"}
+                  "generate_serial", "generate_stop_before_prod", "generate_audit_note"}
     for host, variables in data["_meta"]["hostvars"].items():
         named = set(name for name in variables if name.startswith("generate_"))
         assert named <= documented, (host, named - documented)
