@@ -178,6 +178,11 @@ class MigrationTable:
             status_ids = migration_plan.resolve_status_ids(status_rows)
         except migration_plan.PlanError as exc:
             raise RunFailed("%s.%s" % (self.schema, exc))
+        if not steps:
+            # Generate creates one row per migration type at install: none means a wrong
+            # database or schema, or a damaged install, never that all is well.
+            raise RunFailed("%s.DataMigrations has no rows: Generate creates one per migration type at install; "
+                            "check database and schema, or restore the rows" % self.schema)
         return Snapshot(steps, status_ids, version, metadata)
 
     def recent_history(self, plan, lines):
@@ -229,7 +234,13 @@ class MigrationTable:
                 if audit_note:
                     message += ": %s" % audit_note
                 params.extend([view.step.type_id, now, message])
-            self._execute(statements.write_audit(self.schema, len(plan.resets)), params, "writing the audit history")
+            try:
+                self._execute(statements.write_audit(self.schema, len(plan.resets)), params,
+                              "writing the audit history")
+            except MissingTable:
+                raise RunFailed("%s.%s not found in database %s, so the reset cannot be audited: nothing was "
+                                "written; restore the table or set audit to false"
+                                % (self.schema, statements.HISTORY_TABLE, self.options["database"]))
         try:
             self.connection.commit()
         except pyodbc.Error as exc:

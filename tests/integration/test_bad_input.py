@@ -13,6 +13,7 @@ import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import pyodbc
 import pytest
 
 import ansible_run
@@ -160,16 +161,24 @@ def option_battery(battery_db, tmp_path_factory):
     batches = [(plain[0::2], FAST), (plain[1::2], FAST)]
     batches.extend(([(case_id, case_args(base, changes))], dict(FAST, **env))
                    for case_id, changes, _expected, env in OPTION_CASES if env)
+    records = run_batches(batches, tmp_path_factory)
+    return records, before, battery_db.snapshot()
+
+
+def run_batches(batches, tmp_path_factory, secrets=()):
+    """Run (tasks, environment) batches, two playbooks at a time, at -vvvv; return ``{task: (run, record)}``.
+
+    Every run is scanned for the secrets of its tasks and environment and for ``secrets``.
+    """
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = list(pool.map(lambda batch: ansible_run.run_tasks(
             batch[0], verbosity=4, workdir=str(tmp_path_factory.mktemp("battery")), env=batch[1]), batches))
-    for (tasks, env), run in zip(batches, runs):
-        secret_scan.check(run, secret_scan.secrets_of_tasks(tasks, env), "option_battery")
     records = {}
-    for run in runs:
+    for (tasks, env), run in zip(batches, runs):
+        secret_scan.check(run, secret_scan.secrets_of_tasks(tasks, env, secrets), "test_bad_input.py")
         for name, record in run.by_task().items():
             records[name] = (run, record)
-    return records, before, battery_db.snapshot()
+    return records
 
 
 def assert_no_traceback(run, record):
@@ -200,3 +209,109 @@ def test_bad_option_fails_in_one_line_and_writes_nothing(option_battery, case_id
     assert_clean_failure(run, record, expected)
     assert after == before
     figures.record("bad inputs that failed cleanly", 1, case_id)
+
+
+STATUSES_WITHOUT_SUCCESS = list(generate_db.STATUSES)[:4]
+STATUSES_WITH_DUPLICATE = list(generate_db.STATUSES) + [(9, "Error", "Error again")]
+READ_ONLY_PASSWORD = "Read-only;{pw}=1"
+
+
+def _many_steps(database):
+    database.seed([("ods", "error", 7200)])
+    database.execute(
+        'INSERT INTO %s ("DataMigrationId", "DataMigrationTypeId", "DataMigrationStatusId") '
+        "SELECT n, 1, 5 FROM generate_series(2, 1101) AS n" % database.table("DataMigrations"))
+
+
+def _without_history(database):
+    database.seed(TROUBLESHOOTING)
+    database.execute("DROP TABLE %s" % database.table("DataMigrationHistories"))
+
+
+# (case id, how the database is prepared, expected outcome)
+# Outcome "fail": the texts the one-line message holds; the database must be unchanged.
+# Outcome "ok": the texts a warning or the message holds, and the statuses the database must end with.
+DATA_CASES = [
+    ("status code missing", lambda db: db.seed(TROUBLESHOOTING, statuses=STATUSES_WITHOUT_SUCCESS),
+     ("fail", ["DataMigrationStatuses has no status code 'success'", "Generate needs all of"], None)),
+    ("status code twice", lambda db: db.seed(TROUBLESHOOTING, statuses=STATUSES_WITH_DUPLICATE),
+     ("fail", ["holds status code 'error' twice (ids 4 and 9)", "remove the duplicate"], None)),
+    ("DataMigrations empty", lambda db: db.seed([]),
+     ("fail", ["App.DataMigrations has no rows", "check database and schema"], None)),
+    ("more rows than a Generate database has", _many_steps,
+     ("fail", ["App.DataMigrations holds more than", "rows: this is not a Generate database"], None)),
+    ("history table missing while auditing", _without_history,
+     ("fail", ["App.DataMigrationHistories not found in database data_", "cannot be audited",
+              "nothing was written; restore the table or set audit to false"], None)),
+    ("read-only login attempting reset", lambda db: db.seed(TROUBLESHOOTING),
+     ("fail", ["resetting migration steps on 127.0.0.1/", "read-only", "use a login that may write"], None)),
+    ("step of an unknown type", lambda db: db.seed([("ods", "error", 7200), (9, "error", 7200)]),
+     ("ok", ["reset 2 steps: ods error -> success, type-9 error -> success"], {"ods": "success", None: "success"})),
+    ("NULL status id", lambda db: db.seed([("ods", "error", 7200), ("rds", None, 7200)]),
+     ("ok", ["rds has status id NULL, which is none of Generate's status codes: left untouched"],
+      {"ods": "success", "rds": None})),
+    ("trigger date in the future", lambda db: db.seed([("ods", "error", 7200), ("rds", "processing", -3600)]),
+     ("ok", ["rds was last triggered at", "in the future: check the database server's clock",
+             "reset deferred: rds is processing since"], {"ods": "error", "rds": "processing"})),
+    ("processing without a trigger date", lambda db: db.seed([("ods", "success", 7200), ("rds", "processing", None)]),
+     ("ok", ["reset 1 step: rds processing -> success"], {"ods": "success", "rds": "success"})),
+    ("status codes in capitals", lambda db: db.seed([("ods", 4, 7200), ("rds", 2, 7100), ("report", 2, 7100)], statuses=[
+        (status_id, code.upper(), name) for status_id, code, name in generate_db.STATUSES]),
+     ("ok", ["reset 3 steps: ods error -> success"], {"ods": "SUCCESS", "rds": "SUCCESS", "report": "SUCCESS"})),
+]
+
+
+def contents(database):
+    """Every row of DataMigrations and, where the table exists, of DataMigrationHistories."""
+    try:
+        return database.snapshot()
+    except pyodbc.Error:
+        return database.execute('SELECT * FROM %s ORDER BY "DataMigrationId"' % database.table("DataMigrations"))
+
+
+@pytest.fixture(scope="module")
+def data_battery(postgres, tmp_path_factory):
+    """One database per data case, all cases run as tasks of one playbook; yields records, databases, snapshots."""
+    suffix = uuid.uuid4().hex[:8]
+    read_only_role = "read_only_%s" % suffix
+    postgres.psql("CREATE ROLE %s LOGIN PASSWORD '%s'" % (read_only_role, READ_ONLY_PASSWORD.replace("'", "''")))
+    postgres.psql("ALTER ROLE %s SET default_transaction_read_only = on" % read_only_role)
+    databases, tasks, before = {}, [], {}
+    for number, (case_id, prepare, _outcome) in enumerate(DATA_CASES):
+        database = generate_db.postgres_database(postgres, "data_%s_%d" % (suffix, number))
+        prepare(database)
+        args = database.module_args(state="reset")
+        if case_id == "read-only login attempting reset":
+            # Every right on the tables, but a login whose transactions are read-only.
+            postgres.psql('GRANT USAGE ON SCHEMA "App" TO %s; GRANT ALL ON ALL TABLES IN SCHEMA "App" TO %s'
+                          % (read_only_role, read_only_role), database=database.name)
+            args.update(username=read_only_role, password=READ_ONLY_PASSWORD)
+        databases[case_id] = database
+        before[case_id] = contents(database)
+        tasks.append((case_id, args))
+    records = run_batches([(tasks[0::2], FAST), (tasks[1::2], FAST)], tmp_path_factory, [READ_ONLY_PASSWORD])
+    yield records, databases, before
+    for database in databases.values():
+        postgres.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % database.name)
+    postgres.psql("DROP ROLE IF EXISTS %s" % read_only_role)
+
+
+@pytest.mark.parametrize("case_id, outcome", [(c[0], c[2]) for c in DATA_CASES], ids=[c[0] for c in DATA_CASES])
+def test_suspicious_data_is_refused_or_handled_as_documented(data_battery, case_id, outcome):
+    records, databases, before = data_battery
+    kind, texts, final_statuses = outcome
+    database = databases[case_id]
+    run, record = records[case_id]
+    if kind == "fail":
+        figures.record("bad inputs tried", 1, case_id)
+        assert_clean_failure(run, record, texts)
+        assert contents(database) == before[case_id]
+        figures.record("bad inputs that failed cleanly", 1, case_id)
+        return
+    assert record["status"] == "ok", json.dumps(record["result"])[:2000]
+    said = " | ".join([record["result"]["msg"]] + record["result"].get("warnings", []))
+    for text in texts:
+        assert text in said, said
+    assert_no_traceback(run, record)
+    assert database.statuses() == final_statuses
+    figures.record("suspicious data handled as documented", 1, case_id)
