@@ -369,6 +369,13 @@ def describe_error(exc, action, options):
     if sqlstate == "25006" or "read-only" in lowered:
         return ("%s on %s was refused: %s. The login or the database is read-only: "
                 "use a login that may write, or state=status" % (action, where, text))
+    if action != "connect" and (sqlstate in ("57P01", "57P02", "57P03", "08S01", "08003", "08006")
+                                or "connection has been lost" in lowered or "link failure" in lowered):
+        # The server rolls back whatever was not committed when a session ends;
+        # only a loss during the commit itself leaves the outcome unknown.
+        outcome = ("whether the reset was committed is unknown: run state=status to see, or run again"
+                   if action == "committing the reset" else "nothing was committed; run again")
+        return "%s on %s failed: the connection was lost (%s); %s" % (action, where, text, outcome)
     if action == "connect" or (sqlstate or "").startswith("08"):
         return "cannot connect to %s: %s. Check server, port and network" % (where, text)
     return "%s on %s failed: %s%s" % (action, where, text, " (SQLSTATE %s)" % sqlstate if sqlstate else "")

@@ -1,0 +1,104 @@
+"""Concurrency: many resets at once, and Generate changing a step between the module's read and its write.
+
+A row lock held by the test lines the runs up at their compare-and-set
+UPDATE, so the race happens every time rather than by luck: all ten runs have
+read the failed steps and wait to write when the lock is let go.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+import figures
+from server_sessions import blocked_module_pids, in_background, row_lock, sessions_left
+
+TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
+RUNS = 10
+PROCESSING, SUCCESS = 3, 5
+
+
+def reads(result):
+    """How many times the run read the steps: 2 when its compare-and-set lost and it planned again."""
+    return sum(1 for query in result["executed_queries"] if query.startswith('SELECT s."DataMigrationStatusId"'))
+
+
+def test_ten_concurrent_resets_change_the_steps_exactly_once(postgres, pg_db, run_tasks, request):
+    pg_db.seed(TROUBLESHOOTING)
+    started = time.monotonic()
+    with row_lock(pg_db, step_id=1):
+        running = in_background(run_tasks, [("reset", pg_db.module_args(state="reset"))], hosts=RUNS)
+        blocked_module_pids(postgres, pg_db.name, count=RUNS)
+    run = running.result(timeout=300)
+    elapsed = time.monotonic() - started
+
+    records = [record for record in run.records if record["action"].endswith("data_migrations")]
+    assert len(records) == RUNS and all(record["status"] == "ok" for record in records), run.output[-3000:]
+    changed = [record for record in records if record["result"]["changed"]]
+    assert len(changed) == 1
+    assert changed[0]["result"]["msg"] == ("reset 3 steps: ods error -> success, rds pending -> success, "
+                                           "report pending -> success")
+    others = [record["result"] for record in records if not record["result"]["changed"]]
+    assert all(result["msg"] == "all migration steps are ok" for result in others)
+    # Every loser read, planned the same reset, lost the compare-and-set, read again and found nothing to do.
+    replanned = sum(1 for result in others if reads(result) == 2)
+    assert replanned == RUNS - 1
+    assert pg_db.statuses() == {"ods": "success", "rds": "success", "report": "success"}
+    audit = pg_db.history_messages()
+    assert len(audit) == 3 and len(set(audit)) == 3
+    assert sessions_left(postgres, pg_db.name) == 0
+
+    test = request.node.nodeid
+    figures.record("concurrent reset runs", len(records), test)
+    figures.record("concurrent runs reporting changed", len(changed), test)
+    figures.record("concurrent runs that lost the compare-and-set and planned again", replanned, test)
+    figures.record("audit lines written by the concurrent runs", len(audit), test)
+    figures.record("seconds for 10 concurrent runs", elapsed, test)
+
+
+def _generate_changes_step(lock, database, step_id, status_id):
+    """What Generate does while the module waits on the step: set its status (and trigger date) and commit."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    lock.cursor().execute(
+        'UPDATE %s SET "DataMigrationStatusId" = ?, "LastTriggerDate" = ? WHERE "DataMigrationId" = ?'
+        % database.table("DataMigrations"), status_id, now, step_id)
+    lock.commit()
+
+
+def test_step_that_became_processing_is_never_overwritten(postgres, pg_db, run_module, request):
+    pg_db.seed([("ods", "error", 7200), ("rds", "error", 7200), ("report", "success", 7200)])
+    with row_lock(pg_db, step_id=2) as lock:
+        running = in_background(run_module, pg_db.module_args(state="reset"))
+        blocked_module_pids(postgres, pg_db.name)
+        # Generate starts an rds run after the module read rds as error, before its write.
+        _generate_changes_step(lock, pg_db, step_id=2, status_id=PROCESSING)
+        run = running.result(timeout=120)
+    result = run.result
+    assert result["changed"] is False
+    assert result["deferred"] is True
+    assert any(warning.startswith("reset deferred: rds is processing since") for warning in result["warnings"])
+    assert reads(result) == 2
+    # The ods update made before the conflict was rolled back with the rest.
+    assert pg_db.statuses() == {"ods": "error", "rds": "processing", "report": "success"}
+    assert pg_db.history_messages() == []
+    assert sessions_left(postgres, pg_db.name) == 0
+    figures.record("steps clobbered after a change between read and write", 0, request.node.nodeid)
+
+
+def test_step_fixed_by_generate_meanwhile_is_left_to_it_and_the_rest_is_reset(postgres, pg_db, run_module, request):
+    pg_db.seed([("ods", "error", 7200), ("rds", "error", 7200), ("report", "pending", 7100)])
+    with row_lock(pg_db, step_id=2) as lock:
+        running = in_background(run_module, pg_db.module_args(state="reset"))
+        blocked_module_pids(postgres, pg_db.name)
+        _generate_changes_step(lock, pg_db, step_id=2, status_id=SUCCESS)
+        run = running.result(timeout=120)
+    result = run.result
+    assert result["changed"] is True
+    assert reads(result) == 2
+    assert result["reset_steps"] == [
+        {"id": 1, "type_code": "ods", "from": "error", "to": "success"},
+        {"id": 3, "type_code": "report", "from": "pending", "to": "success"},
+    ]
+    assert pg_db.statuses() == {"ods": "success", "rds": "success", "report": "success"}
+    assert [message.split(" ")[0] for message in pg_db.history_messages()] == ["ODS", "REPORT"]
+    figures.record("steps clobbered after a change between read and write", 0, request.node.nodeid)
