@@ -379,3 +379,17 @@ def test_playbooks_and_example_inventory_pass_ansible_lint_production_profile(tm
                "--nocolor", "playbooks", "inventories/example"]
     linted = subprocess.run(command, env=env, capture_output=True, text=True, cwd=ROOT, check=False)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_demo_runs_the_dry_run_and_the_reset_and_removes_what_it_made(tmp_path):
+    env = ansible_run.ansible_env(workdir=str(tmp_path))
+    env["TMPDIR"] = str(tmp_path)
+    demo = subprocess.run([os.path.join(ansible_run.BIN, "python"), os.path.join(ROOT, "demo", "run.py")], env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, timeout=600)
+    assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr
+    assert "reset_migrations.yml -i <demo>/inventory.yml --check --diff" in demo.stdout
+    assert "| demo-failed | ok | failed (ods) | ods (error), rds (pending), report (pending) | ok | yes | yes |  |" in (
+        demo.stdout)
+    assert "| demo-stuck | ok | failed (report stuck) | report (processing) | ok | yes | yes |  |" in demo.stdout
+    assert "demo-stuck    {'ods': 'success', 'rds': 'success', 'report': 'success'}" in demo.stdout
+    assert [name for name in os.listdir(str(tmp_path)) if name.startswith("ceds-demo-")] == []
