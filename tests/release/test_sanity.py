@@ -51,6 +51,11 @@ def sanity_home():
     home = os.path.join(tempfile.gettempdir(), "ceds-generate-ansible-test-%d" % os.getuid())
     cache = os.path.join(home, ".ansible", "test", "cache")
     os.makedirs(cache, exist_ok=True)
+    # ansible-test passes pip no variable but HOME: share the user's pip cache so a first run downloads less.
+    pip_cache = os.path.join(home, ".cache", "pip")
+    if not os.path.lexists(pip_cache):
+        os.makedirs(os.path.dirname(pip_cache), exist_ok=True)
+        os.symlink(os.path.expanduser(os.path.join("~", ".cache", "pip")), pip_cache)
     shutil.copyfile(os.path.join(HERE, "pip_bootstrap.py"),
                     os.path.join(cache, "get_pip_%s.py" % pip_version_wanted().replace(".", "_")))
     return home
