@@ -28,7 +28,7 @@ FIGURES = [
     ("bad inputs that failed cleanly", "count"),
     ("suspicious data handled as documented", "count"),
     ("faults injected", "count"),
-    ("faults survived (clean failure, nothing half-written, next run succeeds)", "count"),
+    ("faults survived (one-line failure, database unchanged)", "count"),
     ("sessions left open after a fault", "count"),
     ("seconds to fail on a lock with query_timeout 2", "seconds"),
     ("seconds to fail on a silent host with connect_timeout 2", "seconds"),
