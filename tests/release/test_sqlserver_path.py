@@ -8,7 +8,6 @@ SQL Server would be.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 
