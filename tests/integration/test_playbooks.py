@@ -381,6 +381,7 @@ def test_playbooks_and_example_inventory_pass_ansible_lint_production_profile(tm
     assert linted.returncode == 0, linted.stdout + linted.stderr
 
 
+@pytest.mark.slow
 def test_demo_runs_the_dry_run_and_the_reset_and_removes_what_it_made(tmp_path):
     env = ansible_run.ansible_env(workdir=str(tmp_path))
     env["TMPDIR"] = str(tmp_path)
