@@ -104,11 +104,11 @@ class Ansible:
             yaml.safe_dump(plays, handle, sort_keys=False)
         return path
 
-    def run(self, playbook, inventory, args=(), timeout=900):
+    def run(self, playbook, inventory, args=(), timeout=900, env=None):
         """Run once; return (wall seconds, exit code, task records, output)."""
         self.count += 1
         times = os.path.join(self.workdir, "times-%d.jsonl" % self.count)
-        env = dict(self.env, CEDS_TASK_TIMES=times)
+        env = dict(self.env, CEDS_TASK_TIMES=times, **(env or {}))
         command = [os.path.join(self.bin, "ansible-playbook"), "-i", inventory, playbook] + list(args)
         started = time.perf_counter()
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
@@ -438,9 +438,22 @@ def write_fleet_inventory(fleet, environments, path):
     return path
 
 
-def part_fleet(ansible, fleet, sizes, forks, runs):
-    """migration_status.yml over growing fleets versus ping and a single module task, with the same inventory."""
-    status_playbook = os.path.join(ROOT, "playbooks", "migration_status.yml")
+def fleet_runner(ansible, playbook, inventory, size, forks, env=None):
+    """A contender for ``alternate``: one run over ``size`` environments, returning (wall time, task records)."""
+    def run():
+        wall, rc, records, output = ansible.run(playbook, inventory, ["--forks", str(forks)], env=env)
+        if rc != 0:
+            raise RuntimeError("%s over %d environments failed (rc %d):\n%s"
+                               % (os.path.basename(playbook), size, rc, output[-3000:]))
+        hosts = set(record["host"] for record in records)
+        if len(hosts) < size:
+            raise RuntimeError("%s reached %d of %d environments" % (playbook, len(hosts), size))
+        return wall, records
+    return run
+
+
+def fleet_playbooks(ansible):
+    """The playbooks part 3 compares: ping, one module task per environment, and migration_status.yml."""
     ping = ansible.playbook("fleet_ping.yml", single_task_play("ping", "ansible.builtin.ping", {}, hosts="generate"))
     module_only = ansible.playbook("fleet_module.yml", [{
         "name": "status", "hosts": "generate", "gather_facts": False,
@@ -448,37 +461,62 @@ def part_fleet(ansible, fleet, sizes, forks, runs):
             "state": "status", "server": "{{ generate_db_server }}", "port": "{{ generate_db_port }}",
             "database": "{{ generate_db_name }}", "username": "{{ generate_db_username }}",
             "password": "{{ generate_db_password }}", "driver": "{{ generate_db_driver }}"}}]}])
-    args = ["--forks", str(forks)]
+    return ping, module_only, os.path.join(ROOT, "playbooks", "migration_status.yml")
+
+
+def task_breakdown(records, size):
+    """Per task name of one run: how many hosts ran or skipped it and the worker seconds per environment."""
+    tasks = {}
+    for record in records:
+        entry = tasks.setdefault(record["task"], {"task": record["task"], "action": record["action"], "ran": 0,
+                                                  "skipped": 0, "seconds": 0.0})
+        entry["skipped" if record["status"] == "skipped" else "ran"] += 1
+        entry["seconds"] += record["seconds"]
+    for entry in tasks.values():
+        entry["per_environment"] = entry["seconds"] / size
+    return list(tasks.values())
+
+
+def part_fleet(ansible, fleet, sizes, forks, runs):
+    """migration_status.yml over growing fleets versus ping and a single module task, with the same inventory."""
+    ping, module_only, status_playbook = fleet_playbooks(ansible)
     rows = []
     for size in sizes:
         inventory = write_fleet_inventory(fleet, fleet.environments[:size],
                                           os.path.join(ansible.workdir, "fleet-%d.yml" % size))
-
-        def runner(playbook, expect_hosts):
-            def run():
-                wall, rc, records, output = ansible.run(playbook, inventory, args)
-                if rc != 0:
-                    raise RuntimeError("%s over %d environments failed (rc %d):\n%s"
-                                       % (os.path.basename(playbook), size, rc, output[-3000:]))
-                hosts = set(record["host"] for record in records)
-                if len(hosts) < expect_hosts:
-                    raise RuntimeError("%s reached %d of %d environments" % (playbook, len(hosts), expect_hosts))
-                tasks = sum(1 for record in records if record["status"] != "skipped")
-                return wall, tasks
-            return run
-
-        results = alternate(runs, [("ping", runner(ping, size)), ("module", runner(module_only, size)),
-                                   ("status", runner(status_playbook, size))])
+        results = alternate(runs, [("ping", fleet_runner(ansible, ping, inventory, size, forks)),
+                                   ("module", fleet_runner(ansible, module_only, inventory, size, forks)),
+                                   ("status", fleet_runner(ansible, status_playbook, inventory, size, forks))])
         row = {"size": size}
         for name, values in results.items():
             row[name] = median([v[0] for v in values])
-            row[name + "_tasks"] = values[0][1]
+            row[name + "_tasks"] = len(values[0][1])
+            row[name + "_skipped"] = sum(1 for record in values[0][1] if record["status"] == "skipped")
         row["ratio"] = row["status"] / row["ping"]
         row["ratio_module"] = row["module"] / row["ping"]
+        row["status_breakdown"] = task_breakdown(results["status"][0][1], size)
         rows.append(row)
         print("    %d environments: ping %.1f s, module %.1f s, migration_status.yml %.1f s (%.2fx)"
               % (size, row["ping"], row["module"], row["status"], row["ratio"]), flush=True)
     return rows
+
+
+def part_pipelining(ansible, fleet, size, forks, runs):
+    """Ping and migration_status.yml with and without pipelining, alternating, on ``size`` environments."""
+    ping, _module_only, status_playbook = fleet_playbooks(ansible)
+    inventory = write_fleet_inventory(fleet, fleet.environments[:size],
+                                      os.path.join(ansible.workdir, "fleet-%d.yml" % size))
+    on = {"ANSIBLE_PIPELINING": "True"}
+    results = alternate(runs, [
+        ("ping", fleet_runner(ansible, ping, inventory, size, forks)),
+        ("status", fleet_runner(ansible, status_playbook, inventory, size, forks)),
+        ("ping_pipelining", fleet_runner(ansible, ping, inventory, size, forks, env=on)),
+        ("status_pipelining", fleet_runner(ansible, status_playbook, inventory, size, forks, env=on)),
+    ])
+    row = dict((name, median([v[0] for v in values])) for name, values in results.items())
+    row["size"] = size
+    row["runs"] = runs
+    return row
 
 
 def linear_growth(rows, key):
@@ -635,19 +673,48 @@ def markdown(report):
             "`data_migrations` status task per environment (what the module itself costs in a play). %d run(s) of "
             "each per size, alternating." % (report["forks"], report["fleet_runs"]))
         add("")
-        add("| environments | ping | one module task | migration_status.yml | per environment | tasks run "
-            "(status / ping) | ratio to ping | module task ratio |")
-        add("|---|---|---|---|---|---|---|---|")
+        add("| environments | ping | one module task | migration_status.yml | per environment | marginal per "
+            "environment | host tasks (skipped), status / ping | ratio to ping | module task ratio |")
+        add("|---|---|---|---|---|---|---|---|---|")
+        previous = None
         for row in fleet:
-            add("| %d | %.1f s | %.1f s | %.1f s | %s | %d / %d | %.2fx | %.2fx |" % (
-                row["size"], row["ping"], row["module"], row["status"], ms(row["status"] / row["size"]),
-                row["status_tasks"], row["ping_tasks"], row["ratio"], row["ratio_module"]))
+            marginal = ms((row["status"] - previous["status"]) / (row["size"] - previous["size"])) if previous else ""
+            add("| %d | %.1f s | %.1f s | %.1f s | %s | %s | %d (%d) / %d | %.2fx | %.2fx |" % (
+                row["size"], row["ping"], row["module"], row["status"], ms(row["status"] / row["size"]), marginal,
+                row["status_tasks"], row["status_skipped"], row["ping_tasks"], row["ratio"], row["ratio_module"]))
+            previous = row
         growth = report.get("fleet_growth")
         if growth:
             add("")
             add("Growth: the time per environment at %d environments is %.2fx the time per environment at %d "
                 "(1.00x or less is linear or better); ping: %.2fx." % (
                     fleet[-1]["size"], growth["status"], growth["base"], growth["ping"]))
+        last = fleet[-1]
+        add("")
+        add("Where `migration_status.yml` spends its time at %d environments: each task's worker time per "
+            "environment (from the worker's start to its result; with %d forks several run at once)."
+            % (last["size"], report["forks"]))
+        add("")
+        add("| task | action | hosts ran | hosts skipped | per environment |")
+        add("|---|---|---|---|---|")
+        for entry in last["status_breakdown"]:
+            add("| %s | `%s` | %d | %d | %s |" % (entry["task"], entry["action"], entry["ran"], entry["skipped"],
+                                                ms(entry["per_environment"])))
+        pipelining = report.get("pipelining")
+        if pipelining:
+            add("")
+            add("Pipelining (`ANSIBLE_PIPELINING=True`, or `pipelining = True` in ansible.cfg) at %d environments, "
+                "%d run(s) of each, alternating:" % (pipelining["size"], pipelining["runs"]))
+            add("")
+            add("| | ping | migration_status.yml | ratio |")
+            add("|---|---|---|---|")
+            add("| without | %.1f s | %.1f s | %.2fx |" % (pipelining["ping"], pipelining["status"],
+                                                        pipelining["status"] / pipelining["ping"]))
+            add("| with | %.1f s | %.1f s | %.2fx |" % (
+                pipelining["ping_pipelining"], pipelining["status_pipelining"],
+                pipelining["status_pipelining"] / pipelining["ping_pipelining"]))
+            add("| with / without | %.2fx | %.2fx | |" % (pipelining["ping_pipelining"] / pipelining["ping"],
+                                                        pipelining["status_pipelining"] / pipelining["status"]))
     round_trips = report.get("round_trips")
     if round_trips:
         add("")
@@ -752,17 +819,26 @@ def optimisations_markdown(report):
     fleet = report.get("fleet")
     if fleet:
         last = fleet[-1]
+        by_action = {}
+        for entry in last["status_breakdown"]:
+            by_action[entry["action"]] = by_action.get(entry["action"], 0.0) + entry["per_environment"]
+        total = sum(by_action.values()) or 1.0
+        shares = ", ".join("`%s` %.0f%%" % (action, 100 * value / total)
+                           for action, value in sorted(by_action.items(), key=lambda item: -item[1]))
         lines.extend([
             "",
             "**Where the fleet's time goes.** At %d environments one `data_migrations` status task per "
-            "environment costs %.2fx ping: the module is at Ansible's floor. `migration_status.yml` costs %.2fx, "
-            "because it runs %d tasks (%.1f per environment: three `uri` probes, two asserts, the status, the "
-            "summary row, skipped steps) where ping runs %d; each task on each host is a worker process, and "
-            "each `uri` a module run of its own. What would bring it to the floor is a playbook change: one task "
-            "per environment that does the status and the probes, and the summary built once from the registered "
-            "results instead of a summary-row task per environment." % (
-                last["size"], last["ratio_module"], last["ratio"], last["status_tasks"],
-                last["status_tasks"] / float(last["size"]), last["ping_tasks"]),
+            "environment costs %.2fx ping%s. `migration_status.yml` costs %.2fx: "
+            "it runs %d host tasks (%.1f per environment, %d of them skipped) where ping runs %d. Every task on "
+            "every host, skipped or not, is a worker process, and every `uri` or module task also a Python "
+            "process of its own. Shares of the worker time per environment, by action: %s. The way to the floor "
+            "is in the playbook: fewer module runs per environment (each probe is a `uri` module run), checks "
+            "folded into the task they check (`failed_when`), tasks that can only skip in a playbook left out of "
+            "it, and the summary rows built once from the registered results." % (
+                last["size"], last["ratio_module"],
+                ": the module itself is at Ansible's floor" if last["ratio_module"] <= TARGETS["fleet"] else "",
+                last["ratio"], last["status_tasks"],
+                last["status_tasks"] / float(last["size"]), last["status_skipped"], last["ping_tasks"], shares),
         ])
     return lines
 
@@ -861,7 +937,7 @@ def print_table(rows):
 def parse_arguments():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="few runs and small fleets, for trying changes")
-    parser.add_argument("--runs", type=int, help="runs of each contender in parts 1, 2 and 5 (default 12)")
+    parser.add_argument("--runs", type=int, help="runs of each contender in parts 1, 2 and 5 (default 10)")
     parser.add_argument("--sizes", help="fleet sizes, comma-separated (default 10,50,100,200)")
     parser.add_argument("--fleet-runs", type=int, help="runs of each playbook per fleet size (default 1)")
     parser.add_argument("--forks", type=int, default=20)
@@ -869,7 +945,7 @@ def parse_arguments():
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"),
                         help="where to write the report ('-' for nowhere)")
     options = parser.parse_args()
-    options.runs = options.runs or (3 if options.quick else 12)
+    options.runs = options.runs or (3 if options.quick else 10)
     options.sizes = [int(size) for size in (options.sizes or ("5,10" if options.quick else "10,50,100,200")).split(",")]
     options.fleet_runs = options.fleet_runs or 1
     options.parts = set(part.strip() for part in options.parts.split(","))
@@ -927,6 +1003,10 @@ def main():
                     growth = {"base": base["size"], "status": linear_growth(report["fleet"], "status"),
                               "ping": linear_growth(report["fleet"], "ping")}
                     report["fleet_growth"] = growth
+                pipelining_size = min(options.sizes)
+                print("==> 3. pipelining at %d environments" % pipelining_size, flush=True)
+                report["pipelining"] = part_pipelining(ansible, fleet, pipelining_size, options.forks,
+                                                       max(2, options.fleet_runs))
                 slice_size = min(largest, 40)
                 print("==> job slicing: %d environments in 4 slices" % slice_size, flush=True)
                 shutil.rmtree(fleet.reports_dir, ignore_errors=True)
