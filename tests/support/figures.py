@@ -5,7 +5,9 @@ with the id of the pytest run (shared by pytest-xdist workers).  The table is
 built from the newest run that recorded each figure, so rerunning one test
 file refreshes its own figures only.
 
-    python tests/support/figures.py    # print the table of the latest figures
+    python tests/support/figures.py        # print the table of the latest figures
+    python tests/support/figures.py RUN    # ... of the run whose id starts with RUN
+    python tests/support/figures.py --runs # list the runs recorded, newest last
 """
 
 from __future__ import annotations
@@ -65,14 +67,25 @@ def record(name, value, test=None):
         os.close(descriptor)
 
 
-def latest(path=FIGURES_FILE):
-    """``{figure: summary}`` from the newest run that recorded each figure."""
-    by_figure = {}
+def _lines(path):
     with open(path, encoding="utf-8") as handle:
-        for text in handle:
-            if text.strip():
-                line = json.loads(text)
-                by_figure.setdefault(line["figure"], []).append(line)
+        return [json.loads(text) for text in handle if text.strip()]
+
+
+def runs(path=FIGURES_FILE):
+    """``[(run id, figures recorded)]``, oldest first."""
+    counts = {}
+    for line in _lines(path):
+        counts[line["run"]] = counts.get(line["run"], 0) + 1
+    return list(counts.items())
+
+
+def latest(path=FIGURES_FILE, run=None):
+    """``{figure: summary}`` from the newest run that recorded each figure, or from the run starting with ``run``."""
+    by_figure = {}
+    for line in _lines(path):
+        if run is None or line["run"].startswith(run):
+            by_figure.setdefault(line["figure"], []).append(line)
     summary = {}
     for name, lines in by_figure.items():
         newest_run = max(lines, key=lambda line: line["at"])["run"]
@@ -85,9 +98,9 @@ def latest(path=FIGURES_FILE):
     return summary
 
 
-def table(path=FIGURES_FILE):
+def table(path=FIGURES_FILE, run=None):
     """The figures as a Markdown table, in the order of FIGURES."""
-    summary = latest(path)
+    summary = latest(path, run)
     rows = ["| figure | value |", "|---|---|"]
     for name, _unit in FIGURES:
         rows.append("| %s | %s |" % (name, summary.get(name, "not measured")))
@@ -97,4 +110,8 @@ def table(path=FIGURES_FILE):
 if __name__ == "__main__":
     if not os.path.exists(FIGURES_FILE):
         sys.exit("no figures yet: run ./dev test tests/integration first")
-    print(table())
+    if sys.argv[1:] == ["--runs"]:
+        for run_id, count in runs():
+            print(run_id, count)
+    else:
+        print(table(run=sys.argv[1] if len(sys.argv) > 1 else None))
