@@ -155,6 +155,9 @@ def test_no_server_is_named():
     (dict(schema='App"; DROP TABLE x; --'), "is not a plain identifier"),
     (dict(server="  "), "server is empty"),
     (dict(database="gen\nerate"), "database is empty or holds control characters"),
+    (dict(database=""), "database is empty or holds control characters"),
+    (dict(driver=""), "driver is empty or holds control characters"),
+    (dict(audit_note="job\x0042"), "audit_note holds a NUL character"),
 ])
 def test_out_of_range_options_are_refused_with_the_option_named(given, problem):
     given.setdefault("server", "sql01")
@@ -179,6 +182,17 @@ class FakeOdbcError(Exception):
      "resetting migration steps", "resetting migration steps on sql01/generate was refused"),
     (("08001", "[08001] could not connect: Connection refused (101) (SQLDriverConnect)"),
      "connect", "cannot connect to sql01/generate: could not connect: Connection refused. Check server, port"),
+    (("HYT00", "[Microsoft][ODBC Driver 18 for SQL Server]Query timeout expired (0) (SQLExecDirectW)"),
+     "resetting migration steps", "resetting migration steps on sql01/generate timed out after 60 s: a lock"),
+    (("08S01", "[Microsoft][ODBC Driver 18 for SQL Server]Communication link failure (0) (SQLExecDirectW)"),
+     "resetting migration steps", "resetting migration steps on sql01/generate failed: the connection was lost "
+     "(Communication link failure); nothing was committed; run again"),
+    (("08S01", "[Microsoft][ODBC Driver 18 for SQL Server]Communication link failure (0) (SQLEndTran)"),
+     "committing the reset", "committing the reset on sql01/generate failed: the connection was lost "
+     "(Communication link failure); whether the reset was committed is unknown: run state=status to see"),
+    (("42000", "[Microsoft][ODBC Driver 18 for SQL Server][SQL Server]Failed to update database \"generate\" "
+               "because the database is read-only. (3906) (SQLExecDirectW)"),
+     "resetting migration steps", "resetting migration steps on sql01/generate was refused: Failed to update"),
 ])
 def test_driver_errors_become_one_clear_line(args, action, expected):
     options = resolve(server="sql01", username="u", password="pw", driver="Nope")
