@@ -44,6 +44,7 @@ def grants(block, database, roles):
 
 
 def without_create_role(block):
+    """The block without its CREATE ROLE lines, for the databases after the first (roles are cluster-wide)."""
     return "\n".join(line for line in block.splitlines() if not line.startswith("CREATE ROLE"))
 
 
