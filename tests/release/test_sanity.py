@@ -15,6 +15,7 @@ not offer for collections; test_build.py checks the built tarball instead.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -54,8 +55,10 @@ def sanity_home():
     # ansible-test passes pip no variable but HOME: share the user's pip cache so a first run downloads less.
     pip_cache = os.path.join(home, ".cache", "pip")
     if not os.path.lexists(pip_cache):
+        users_cache = os.path.expanduser(os.path.join("~", ".cache", "pip"))
+        os.makedirs(users_cache, exist_ok=True)
         os.makedirs(os.path.dirname(pip_cache), exist_ok=True)
-        os.symlink(os.path.expanduser(os.path.join("~", ".cache", "pip")), pip_cache)
+        os.symlink(users_cache, pip_cache)
     shutil.copyfile(os.path.join(HERE, "pip_bootstrap.py"),
                     os.path.join(cache, "get_pip_%s.py" % pip_version_wanted().replace(".", "_")))
     return home
@@ -84,7 +87,11 @@ def sanity(collection_tree):
     command = [tool("ansible-test"), "sanity", "--local", "--python", PYTHON, "--color", "no"]
     for name in SANITY_TESTS:
         command += ["--test", name]
-    completed = run(command, cwd=collection_tree, env={"HOME": sanity_home()}, timeout=900)
+    home = sanity_home()
+    # Runs at once (pytest-xdist workers, two checkouts) would build the same cached venvs over each other.
+    with open(os.path.join(home, "lock"), "w", encoding="utf-8") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        completed = run(command, cwd=collection_tree, env={"HOME": home}, timeout=900)
     return completed, split_by_test(completed.stdout)
 
 
