@@ -108,8 +108,8 @@ class MigrationTable:
             rows.extend(dict(zip(names, row)) for row in batch)
         cursor.close()
         if len(rows) > limit:
-            raise RunFailed("%s.DataMigrations holds more than %d rows: this is not a Generate database"
-                            % (self.schema, limit))
+            raise RunFailed("%s.DataMigrations and its statuses returned more than %d rows, where Generate has "
+                            "a handful: check database and schema" % (self.schema, limit))
         return rows
 
     def close(self):
