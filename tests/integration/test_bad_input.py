@@ -239,7 +239,7 @@ DATA_CASES = [
     ("DataMigrations empty", lambda db: db.seed([]),
      ("fail", ["App.DataMigrations has no rows", "check database and schema"], None)),
     ("more rows than a Generate database has", _many_steps,
-     ("fail", ["App.DataMigrations holds more than", "rows: this is not a Generate database"], None)),
+     ("fail", ["App.DataMigrations and its statuses returned more than", "check database and schema"], None)),
     ("history table missing while auditing", _without_history,
      ("fail", ["App.DataMigrationHistories not found in database data_", "cannot be audited",
                "nothing was written; restore the table or set audit to false"], None)),
