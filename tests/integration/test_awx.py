@@ -558,7 +558,6 @@ def test_execution_environment_build_context_installs_the_driver_pyodbc_and_this
     assert "pyodbc.drivers()" in final_stage
 
 
-
 def test_execution_environment_runs_an_ansible_core_whose_fact_cache_awx_reads():
     with open(EXECUTION_ENVIRONMENT, encoding="utf-8") as handle:
         definition = yaml.safe_load(handle)
