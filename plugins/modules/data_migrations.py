@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: data_migrations
 short_description: Report CEDS Generate data migration status and reset failed steps safely
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads C(App.DataMigrations) of a CEDS Generate database and reports the state of every migration step
     (C(ods), C(rds), C(report), ...) as the fact C(generate_migrations).
