@@ -888,6 +888,22 @@ def optimisations_markdown(report):
                 last["ratio"], last["status_tasks"],
                 last["status_tasks"] / float(last["size"]), last["status_skipped"], last["ping_tasks"], shares),
         ])
+        first = fleet[0]
+        if first is not last:
+            smallest = dict((entry["task"], entry["per_environment"]) for entry in first["status_breakdown"])
+            growing = []
+            for entry in last["status_breakdown"]:
+                before = smallest.get(entry["task"])
+                if before and entry["ran"] + entry["skipped"] == last["size"] and entry["per_environment"] > 3 * before:
+                    growing.append("%s (%s per environment at %d, %s at %d)" % (
+                        entry["task"], ms(entry["per_environment"]), last["size"], ms(before), first["size"]))
+            if growing:
+                lines.extend([
+                    "",
+                    "**What grows faster than the fleet.** A task whose cost per environment grows with the fleet "
+                    "makes the whole run grow with its square: %s. Such a task typically walks every environment's "
+                    "variables (`hostvars`) for each environment, even when it is skipped." % "; ".join(growing),
+                ])
     return lines
 
 
