@@ -894,7 +894,7 @@ def optimisations_markdown(report):
             growing = []
             for entry in last["status_breakdown"]:
                 before = smallest.get(entry["task"])
-                if before and entry["ran"] + entry["skipped"] == last["size"] and entry["per_environment"] > 3 * before:
+                if before and entry["ran"] + entry["skipped"] == last["size"] and entry["per_environment"] > 5 * before:
                     growing.append("%s (%s per environment at %d, %s at %d)" % (
                         entry["task"], ms(entry["per_environment"]), last["size"], ms(before), first["size"]))
             if growing:
