@@ -67,6 +67,17 @@ def test_postgresql_driver_sets_application_name_and_statement_timeout():
     assert "pqopt={application_name=ceds.generate connect_timeout=3 options='-c statement_timeout=7000'};" in text
 
 
+def test_postgresql_driver_sends_each_statement_in_one_round_trip():
+    text = database.build_connection_string(resolve(server="db", port=5432, driver="PostgreSQL Unicode"))
+    assert text.endswith(";UseServerSidePrepare=0;Protocol=7.4-1;")
+
+
+def test_sql_server_drivers_get_no_postgresql_options():
+    for driver in ("ODBC Driver 18 for SQL Server", "FreeTDS", "Other"):
+        text = database.build_connection_string(resolve(server="db", driver=driver))
+        assert "pqopt" not in text and "UseServerSidePrepare" not in text
+
+
 @pytest.mark.parametrize("value, quoted", [
     ("plain", "plain"),
     ("a;b", "{a;b}"),
