@@ -56,7 +56,7 @@ def ensure_requirements():
     missing = []
     for name, check in (("psycopg2", "import psycopg2"),
                         ("community.postgresql", "import ansible_collections.community.postgresql")):
-        if subprocess.run([sys.executable, "-c", check], capture_output=True).returncode != 0:
+        if subprocess.run([sys.executable, "-c", check], capture_output=True, check=False).returncode != 0:
             missing.append(name)
     if missing:
         print("==> installing bench/requirements.txt (missing: %s)" % ", ".join(missing), flush=True)
@@ -112,7 +112,7 @@ class Ansible:
         command = [os.path.join(self.bin, "ansible-playbook"), "-i", inventory, playbook] + list(args)
         started = time.perf_counter()
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout,
-                                   cwd=self.workdir, stdin=subprocess.DEVNULL)
+                                   cwd=self.workdir, stdin=subprocess.DEVNULL, check=False)
         wall = time.perf_counter() - started
         records = []
         if os.path.exists(times):
@@ -214,7 +214,8 @@ def payload_times(ansible, inventory, playbooks, runs):
     def runner(path):
         def run():
             started = time.perf_counter()
-            completed = subprocess.run([sys.executable, path], capture_output=True, stdin=subprocess.DEVNULL)
+            completed = subprocess.run([sys.executable, path], capture_output=True, stdin=subprocess.DEVNULL,
+                                       check=False)
             if completed.returncode != 0:
                 raise RuntimeError("%s failed: %s" % (path, completed.stdout[-2000:]))
             elapsed = time.perf_counter() - started
@@ -399,7 +400,7 @@ def part_breakdown(ansible, database, runs, per_task):
     args = json.dumps(database.module_args(state="status"))
     samples = []
     startup = []
-    for _ in range(runs):
+    for _run in range(runs):
         started = time.perf_counter()
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         startup.append(time.perf_counter() - started)
@@ -594,7 +595,7 @@ def part_slicing(ansible, fleet, size, count, forks):
             stdin=subprocess.DEVNULL)))
     started = time.perf_counter()
     for number, names, process in processes:
-        output, _ = process.communicate(timeout=900)
+        output = process.communicate(timeout=900)[0]
         summary_hosts = sorted(set(re.findall(r"\b(env\d{3})\b", _summary_text(output))))
         results.append({"slice": number, "hosts": names, "rc": process.returncode,
                         "summary_hosts": summary_hosts})
@@ -645,7 +646,7 @@ def versions():
             found[name] = "missing"
     try:
         found["psqlODBC"] = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "odbc-postgresql"],
-                                           capture_output=True, text=True).stdout.strip() or "unknown"
+                                           capture_output=True, text=True, check=False).stdout.strip() or "unknown"
     except OSError:
         found["psqlODBC"] = "unknown"
     found["PostgreSQL"] = ""
@@ -743,8 +744,8 @@ def markdown(report):
         add("| task | action | hosts ran | hosts skipped | per environment |")
         add("|---|---|---|---|---|")
         for entry in last["status_breakdown"]:
-            add("| %s | `%s` | %d | %d | %s |" % (entry["task"], entry["action"], entry["ran"], entry["skipped"],
-                                                ms(entry["per_environment"])))
+            row = (entry["task"], entry["action"], entry["ran"], entry["skipped"], ms(entry["per_environment"]))
+            add("| %s | `%s` | %d | %d | %s |" % row)
         pipelining = report.get("pipelining")
         if pipelining:
             add("")
@@ -753,13 +754,13 @@ def markdown(report):
             add("")
             add("| | ping | migration_status.yml | ratio |")
             add("|---|---|---|---|")
-            add("| without | %.1f s | %.1f s | %.2fx |" % (pipelining["ping"], pipelining["status"],
-                                                        pipelining["status"] / pipelining["ping"]))
+            add("| without | %.1f s | %.1f s | %.2fx |" % (
+                pipelining["ping"], pipelining["status"], pipelining["status"] / pipelining["ping"]))
             add("| with | %.1f s | %.1f s | %.2fx |" % (
                 pipelining["ping_pipelining"], pipelining["status_pipelining"],
                 pipelining["status_pipelining"] / pipelining["ping_pipelining"]))
-            add("| with / without | %.2fx | %.2fx | |" % (pipelining["ping_pipelining"] / pipelining["ping"],
-                                                        pipelining["status_pipelining"] / pipelining["status"]))
+            add("| with / without | %.2fx | %.2fx | |" % (
+                pipelining["ping_pipelining"] / pipelining["ping"], pipelining["status_pipelining"] / pipelining["status"]))
     round_trips = report.get("round_trips")
     if round_trips:
         add("")
@@ -999,7 +1000,7 @@ def print_table(rows):
 
 
 def parse_arguments():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--quick", action="store_true", help="few runs and small fleets, for trying changes")
     parser.add_argument("--runs", type=int, help="runs of each contender in parts 1, 2 and 5 (default 15)")
     parser.add_argument("--sizes", help="fleet sizes, comma-separated (default 10,50,100,200)")
