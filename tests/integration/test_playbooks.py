@@ -259,10 +259,15 @@ def test_summary_names_each_failed_environment_and_why(troubled):
     assert troubled.document["failed_environments"] == [
         "web-error", "web-down", "background-down", "db-unreachable", "db-wrong-password", "deferred", "web-stale"]
     reasons = dict((name, row["error"]) for name, row in troubled.rows.items())
-    assert reasons["web-error"].startswith("Web app: read the database version: Status code was 500")
-    assert reasons["web-down"].startswith("Web app: read the database version: Status code was -1")
-    assert "Connection refused" in reasons["web-down"]
-    assert reasons["background-down"].startswith("Background app: open the dashboard: Status code was -1")
+    probes = "Web and background apps: answer the read-only probes: "
+    web_error, web_down, background_down = (troubled.fleet[name].standin for name in (
+        "web-error", "web-down", "background-down"))
+    assert reasons["web-error"] == probes + "web app %s: HTTP 500 from /api/app/about/getvers: stand-in web app " \
+        "told to fail" % web_error.web_url
+    assert reasons["web-down"] == probes + "web app %s: cannot connect for /api/app/about/getvers: " \
+        "Connection refused" % web_down.web_url
+    assert reasons["background-down"] == probes + "background app %s: cannot connect for /: Connection refused" % (
+        background_down.background_url)
     assert reasons["db-unreachable"].startswith("Database: read the migration status: cannot connect to 127.0.0.1/")
     assert reasons["db-wrong-password"].startswith("Database: read the migration status: login to 127.0.0.1/")
     assert reasons["deferred"].startswith("Database: leave no failed or stuck step behind: reset deferred: rds is "

@@ -1,0 +1,42 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ceds.generate collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Probe the Generate apps from the worker process that runs the task.
+
+Each probe is a few HTTP GETs; transferring and starting a module process for
+them would cost far more than the requests themselves, so the action plugin
+runs the probes itself. The module of the same name documents the options and
+runs the same code when it is used as a plain module.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.ceds.generate.plugins.module_utils import app_probe
+
+
+class ActionModule(ActionBase):
+    """Run ceds.generate.app_status on the controller, without a module process."""
+
+    # The probes are HTTP requests from here: no connection to the host is used.
+    _requires_connection = False
+    # Read-only GETs: check mode runs them as they are.
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        """Validate the options, probe the apps and return the result (failed with one line on any error)."""
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        _validation, params = self.validate_argument_spec(argument_spec=app_probe.argument_spec())
+        try:
+            found = app_probe.probe(params)
+        except app_probe.ProbeFailed as exc:
+            result.update(exc.result)
+            result.update(failed=True, changed=False, msg="%s" % exc)
+            return result
+        result.update(found)
+        result["changed"] = False
+        return result
