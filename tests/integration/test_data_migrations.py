@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import socket
-import threading
 import time
 
 import pytest
+from silent_host import silent_host
 
 HEALTHY = [("ods", "success", 9000), ("rds", "success", 8000), ("report", "success", 7000)]
 # The troubleshooting page's case: the first step failed, the later ones never ran.
@@ -214,34 +214,11 @@ def test_unknown_driver_is_named(pg_db, run_module):
     assert run.result["msg"].startswith("ODBC driver 'No Such ODBC Driver' is not installed")
 
 
-def _silent_server():
-    """A TCP port that accepts connections and never answers: a server that hangs."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted = []
-
-    def accept():
-        while True:
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                return
-    threading.Thread(target=accept, daemon=True).start()
-    return listener, accepted
-
-
 def test_unreachable_server_fails_within_connect_timeout(pg_db, run_module):
-    listener, accepted = _silent_server()
-    try:
-        port = listener.getsockname()[1]
+    with silent_host() as port:
         started = time.monotonic()
         run = run_module(pg_db.module_args(port=port, connect_timeout=3))
         elapsed = time.monotonic() - started
-    finally:
-        listener.close()
-        for connection in accepted:
-            connection.close()
     assert run.failed
     assert "timed out after 3 s" in run.result["msg"] or "cannot connect" in run.result["msg"]
     # Ansible itself takes a few seconds to start; the connection attempt must not add more than the timeout.

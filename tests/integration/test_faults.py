@@ -8,9 +8,7 @@ compare-and-set UPDATE waits, which makes the moment of each fault exact.
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 import uuid
 
 import pytest
@@ -19,6 +17,7 @@ import figures
 import generate_db
 from postgres_cluster import PostgresCluster
 from server_sessions import blocked_module_pids, in_background, row_lock, sessions_left
+from silent_host import silent_host
 
 TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
 # The task's time includes Ansible's own work for the task and the module's start, a second
@@ -125,29 +124,6 @@ def test_server_stopped_mid_run_then_restarted(own_cluster, run_module, request)
     # Two faults: the server went away under a reset, then refused a run while down.
     fault_survived(request)
     fault_survived(request)
-
-
-@contextlib.contextmanager
-def silent_host():
-    """A port on 127.0.0.1 that accepts connections and never says a word: a host that hangs."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted = []
-
-    def accept():
-        while True:
-            try:
-                accepted.append(listener.accept()[0])
-            except OSError:
-                return
-    threading.Thread(target=accept, daemon=True).start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-        for connection in accepted:
-            connection.close()
 
 
 @pytest.mark.parametrize("connect_timeout", [2, 5])
