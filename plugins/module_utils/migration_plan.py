@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import datetime
 
 STATUS_CODES = ("initial", "pending", "processing", "error", "success")
@@ -245,13 +246,15 @@ def plan(steps, status_ids, now, stuck_after, reset):
     return Plan(views, status_ids, resets, deferred_by, warnings)
 
 
-def after_reset(current_plan, steps, now, stuck_after):
-    """The plan of the rows as a reset leaves them: every reset step at success."""
+def after_reset(current_plan, now, stuck_after):
+    """The plan of the rows as a reset leaves them: every reset step at success (the plan's steps stay as read)."""
     reset_ids = set(view.step.id for view in current_plan.resets)
-    success_id = current_plan.status_ids[TARGET]
-    for step in steps:
+    steps = []
+    for view in current_plan.views:
+        step = copy.copy(view.step)
         if step.id in reset_ids:
-            step.status_id = success_id
+            step.status_id = current_plan.status_ids[TARGET]
+        steps.append(step)
     return plan(steps, current_plan.status_ids, now, stuck_after, reset=False)
 
 

@@ -274,7 +274,7 @@ def run(table, params, check_mode, clock=utc_now):
                                     "migrations; nothing was written, run again later")
     if not applied:
         table.rollback()
-    reported = migration_plan.after_reset(plan, snapshot.steps, now, stuck_after) if applied else plan
+    reported = migration_plan.after_reset(plan, now, stuck_after) if applied else plan
     result = {
         "changed": bool(plan.resets),
         "msg": plan.message(applied=applied, check_mode=check_mode),
