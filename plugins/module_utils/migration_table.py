@@ -17,9 +17,14 @@ import datetime
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan, statements
 from ansible_collections.ceds.generate.plugins.module_utils.database import (
     ConnectionOptionsError,
+    DatabaseError,
     MissingTable,
+    connect,
+    connection_argument_spec,
     pyodbc,
     resolve_connection,
+    scrub,
+    secrets_of,
     translate,
 )
 
@@ -35,9 +40,23 @@ class RunFailed(Exception):
     """The run stops here; the text is the one-line message for the user."""
 
 
-def check_options(params):
+def argument_spec():
+    """The options of ceds.generate.data_migrations, for the module and its action plugin alike."""
+    spec = connection_argument_spec()
+    spec.update(
+        state=dict(type="str", default="status", choices=["status", "reset"]),
+        stuck_after=dict(type="int", default=30000),
+        history_lines=dict(type="int", default=5),
+        audit=dict(type="bool", default=True),
+        audit_note=dict(type="str"),
+    )
+    return spec
+
+
+def check_options(params, environ=None):
     """Validate the module's options and resolve the connection; return the effective options.
 
+    ``environ`` is the environment the fallbacks read (the process's by default).
     Raises ConnectionOptionsError with a one-line message naming the option and the fix.
     """
     if not statements.is_valid_schema(params.get("schema")):
@@ -59,7 +78,7 @@ def check_options(params):
             "audit_note must be text of at most %d characters, got %d: shorten it" % (MAX_AUDIT_NOTE, len(note)))
     if note is not None and "\x00" in note:
         raise ConnectionOptionsError("audit_note holds a NUL character, which no database stores: remove it")
-    return resolve_connection(params)
+    return resolve_connection(params, environ)
 
 
 def utc_now():
@@ -290,3 +309,32 @@ def run(table, params, check_mode, clock=utc_now):
         result["warnings"].append(plan.deferral_warning())
     result["diff"] = {"before": plan.status_by_type(), "after": plan.status_by_type(after=True)}
     return result
+
+
+def execute(params, check_mode, environ=None):
+    """Do the whole job from validated options; return (result, secrets).
+
+    The result is the module's result, with ``failed`` and a one-line ``msg``
+    when the run failed; secrets are the texts (password, connection string)
+    that the caller must also keep out of anything it prints.
+    """
+    try:
+        options = check_options(params, environ)
+    except ConnectionOptionsError as exc:
+        return {"failed": True, "msg": "%s" % exc, "executed_queries": []}, set()
+    secrets = set(secrets_of(options))
+    table = MigrationTable(None, options)
+    failure = None
+    try:
+        table.connection = connect(options)
+        result = run(table, options, check_mode)
+    except (DatabaseError, RunFailed) as exc:
+        failure = scrub(exc, secrets)
+    except pyodbc.Error as exc:
+        failure = "%s" % translate(exc, "reading the migration steps", options)
+    table.close()
+    if failure is not None:
+        return {"failed": True, "msg": failure, "executed_queries": table.executed_queries}, secrets
+    result["executed_queries"] = table.executed_queries
+    result["warnings"] = [scrub(warning, secrets) for warning in result["warnings"]]
+    return result, secrets

@@ -31,6 +31,10 @@ description:
     again, it fails with nothing written.
   - The module runs where the task runs (usually the controller or an execution environment, with
     C(ansible_connection=local)) and reaches SQL Server over the network.
+  - On a local connection its action plugin runs the module's code inside Ansible's worker process, with the
+    same options, environment fallbacks (the task's C(environment) included) and result, and without starting
+    a module process. With C(become), C(async), any other connection, or no pyodbc in the Python that runs
+    C(ansible-playbook), it runs as a module process on the host instead.
 author:
   - ceds.generate contributors (@ceds-generate-ops)
 options:
@@ -69,7 +73,16 @@ extends_documentation_fragment:
   - ceds.generate.connection
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
+  - ansible.builtin.action_common_attributes.flow
 attributes:
+  action:
+    support: full
+    details: On a local connection the action plugin runs the module's code in the worker process.
+  async:
+    support: full
+    details: An async task runs as a module process.
+  bypass_host_loop:
+    support: none
   check_mode:
     support: full
     details: Reads the tables and returns the same plan; no UPDATE or INSERT is sent.
@@ -325,51 +338,19 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table
 
 
-def argument_spec():
-    spec = database.connection_argument_spec()
-    spec.update(
-        state=dict(type="str", default="status", choices=["status", "reset"]),
-        stuck_after=dict(type="int", default=30000),
-        history_lines=dict(type="int", default=5),
-        audit=dict(type="bool", default=True),
-        audit_note=dict(type="str"),
-    )
-    return spec
-
-
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=migration_table.argument_spec(), supports_check_mode=True)
     if database.pyodbc is None:
         module.fail_json(msg=missing_required_lib("pyodbc", reason=database.PYODBC_HINT),
                          exception=database.PYODBC_IMPORT_ERROR)
-    # Each failure is raised after its except block has ended: called inside one,
-    # fail_json would attach the Python traceback to the result at -vvv.
-    failure = None
-    try:
-        options = migration_table.check_options(module.params)
-    except database.ConnectionOptionsError as exc:
-        failure = "%s" % exc
-    if failure is not None:
-        module.fail_json(msg=failure, executed_queries=[])
-    # Secrets that came from the environment are unknown to Ansible's no_log: register them too.
-    secrets = database.secrets_of(options)
+    result, secrets = migration_table.execute(module.params, module.check_mode)
     module.no_log_values.update(secrets)
-    table = migration_table.MigrationTable(None, options)
-    try:
-        table.connection = database.connect(options)
-        result = migration_table.run(table, options, module.check_mode)
-    except (database.DatabaseError, migration_table.RunFailed) as exc:
-        failure = database.scrub(exc, secrets)
-    except database.pyodbc.Error as exc:
-        failure = "%s" % database.translate(exc, "reading the migration steps", options)
-    table.close()
-    if failure is not None:
-        module.fail_json(msg=failure, executed_queries=table.executed_queries)
-    result["executed_queries"] = table.executed_queries
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     if not module._diff:
-        result.pop("diff")
-    for warning in result.pop("warnings"):
-        module.warn(database.scrub(warning, secrets))
+        result.pop("diff", None)
+    if result.pop("failed", False):
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -122,11 +122,15 @@ def test_installed_collection_is_listed_with_its_version(installed):
 def test_module_runs_from_the_installed_collection(installed, tmp_path):
     database = generate_db.sqlite_database(str(tmp_path / "generate.db"))
     database.seed(TROUBLESHOOTING)
-    result = ansible_run.run_module(database.module_args(state="reset"), verbosity=3, workdir=str(tmp_path),
-                                    env={"ANSIBLE_COLLECTIONS_PATH": installed})
+    # The first task runs in Ansible's worker (a local connection), the second, async, as a module process.
+    result = ansible_run.run_tasks([("reset", database.module_args(state="reset")),
+                                    ("status", database.module_args(), {"async": 60, "poll": 1})],
+                                   verbosity=3, workdir=str(tmp_path), env={"ANSIBLE_COLLECTIONS_PATH": installed})
     assert "Using module file %s" % os.path.join(installed, INSTALLED, "plugins", "modules", "data_migrations.py") \
         in result.output
-    assert result.result["changed"] is True, result.output
+    records = result.by_task()
+    assert records["reset"]["result"]["changed"] is True, result.output
+    assert records["status"]["result"]["ansible_facts"]["generate_migrations"]["state"] == "ok", result.output
     assert database.statuses() == {"ods": "success", "rds": "success", "report": "success"}
 
 

@@ -1,0 +1,76 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ceds.generate collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run ceds.generate.data_migrations in the worker process when the host is the controller itself.
+
+Each Generate environment is an inventory host with a local connection, so
+the module would run on the controller anyway. Starting a module process for
+one query costs several times the query itself, so on a local connection the
+action plugin runs the module's code here, with the same options, environment
+fallbacks and result. With become, async, another connection, or no pyodbc
+on the controller's Python, it runs the module on the host as usual.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.errors import UnsupportedError
+from ansible.plugins.action import ActionBase
+from ansible.utils.vars import merge_hash
+
+from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table
+
+
+class ActionModule(ActionBase):
+    """Run ceds.generate.data_migrations, in this process on a local connection."""
+
+    _supports_check_mode = True
+    _supports_async = True
+
+    def run(self, tmp=None, task_vars=None):
+        """Run the module's code here when that is the same as running it on the host; else run the module."""
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        if not self.runs_here():
+            wrap_async = self._task.async_val and not self._connection.has_native_async
+            result = merge_hash(result, self._execute_module(module_name=migration_table.MODULE_NAME,
+                                                             task_vars=task_vars, wrap_async=wrap_async))
+            if not wrap_async:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+            return result
+        validation = ArgumentSpecValidator(migration_table.argument_spec()).validate(self._task.args)
+        hidden = set(validation._no_log_values)
+        if validation.error_messages:
+            message = validation.errors.msg
+            if isinstance(validation.errors[0], UnsupportedError):
+                message = "Unsupported parameters for (%s) module: %s" % (migration_table.MODULE_NAME, message)
+            result.update(failed=True, msg=remove_values(message, hidden))
+            return result
+        found, secrets = migration_table.execute(validation.validated_parameters, self._task.check_mode,
+                                                 self.module_environment())
+        if not self._task.diff:
+            found.pop("diff", None)
+        result.update(remove_values(found, hidden | secrets))
+        return result
+
+    def runs_here(self):
+        """Whether the module would run in this process's place: a local connection, as this user, now."""
+        return (
+            self._connection.transport == "local"
+            and not self._play_context.become
+            and not self._task.async_val
+            and database.pyodbc is not None
+        )
+
+    def module_environment(self):
+        """The environment a module process would see: the controller's, with the task's environment on top."""
+        environ = dict(os.environ)
+        task_environment = {}
+        self._compute_environment_string(task_environment)
+        environ.update((name, "%s" % value) for name, value in task_environment.items())
+        return environ

@@ -1,0 +1,84 @@
+"""Where data_migrations runs: in Ansible's worker on a local connection, as a module process otherwise.
+
+Both ways must give the same result; the worker must see the same options and
+environment a module process would, and print no command line.
+"""
+
+from __future__ import annotations
+
+import re
+
+FAILED_FIRST_STEP = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
+# Values that differ between two reads a moment apart.
+MOMENT = {"age_seconds", "checked_at"}
+
+
+def task_output(run, name):
+    """What ansible-playbook printed for one task, from its TASK header to the next one."""
+    found = re.search(r"TASK \[%s\].*?(?=\nTASK \[|\nPLAY RECAP|\Z)" % re.escape(name), run.output, re.S)
+    assert found, "no output for task %s:\n%s" % (name, run.output)
+    return found.group(0)
+
+
+def without_moment(value):
+    """A result with the values that depend on the moment of the read left out."""
+    if isinstance(value, dict):
+        return dict((key, without_moment(item)) for key, item in value.items() if key not in MOMENT)
+    if isinstance(value, list):
+        return [without_moment(item) for item in value]
+    return value
+
+
+def test_a_local_connection_runs_in_the_worker_and_async_as_a_module_with_the_same_result(pg_db, run_tasks):
+    pg_db.seed(FAILED_FIRST_STEP)
+    args = pg_db.module_args()
+    run = run_tasks([("in the worker", args), ("as a module process", args, {"async": 60, "poll": 1})])
+    records = run.by_task()
+    worker, module = records["in the worker"], records["as a module process"]
+    assert worker["status"] == "ok", worker["result"].get("msg")
+    assert module["status"] == "ok", module["result"].get("msg")
+    # A module process shows at -vvvv as the AnsiballZ payload Ansible writes and starts.
+    assert "AnsiballZ_data_migrations" not in task_output(run, "in the worker")
+    assert "AnsiballZ_data_migrations" in task_output(run, "as a module process")
+    facts = [without_moment(record["result"]["ansible_facts"]["generate_migrations"]) for record in (worker, module)]
+    assert facts[0] == facts[1]
+    assert facts[0]["state"] == "failed" and facts[0]["failed_steps"] == ["ods"]
+    for key in ("changed", "msg", "reset_steps", "deferred", "executed_queries"):
+        assert worker["result"][key] == module["result"][key], key
+    assert pg_db.statuses() == {"ods": "error", "rds": "pending", "report": "pending"}
+
+
+def test_the_worker_reads_the_fallbacks_from_the_task_environment_and_prints_none(pg_db, run_tasks):
+    pg_db.seed(FAILED_FIRST_STEP)
+    login = pg_db.module_args()
+    environment = {
+        "GENERATE_DB_SERVER": login["server"], "GENERATE_DB_PORT": str(login["port"]),
+        "GENERATE_DB_NAME": login["database"], "GENERATE_DB_USERNAME": login["username"],
+        "GENERATE_DB_PASSWORD": login["password"], "GENERATE_DB_DRIVER": login["driver"],
+    }
+    # The process environment names another server; the task's environment wins, as for a module process.
+    run = run_tasks([("from the task environment", {"schema": "App"}, {"environment": environment})],
+                    env={"GENERATE_DB_SERVER": "192.0.2.1"})
+    record = run.by_task()["from the task environment"]
+    assert record["status"] == "ok", record["result"].get("msg")
+    assert record["result"]["ansible_facts"]["generate_migrations"]["failed_steps"] == ["ods"]
+    assert "GENERATE_DB_PASSWORD" not in task_output(run, "from the task environment")
+
+
+def test_the_worker_refuses_bad_options_with_the_module_s_one_line_errors(pg_db, run_tasks):
+    pg_db.seed(FAILED_FIRST_STEP)
+    args = pg_db.module_args()
+    run = run_tasks([
+        ("unknown option", dict(args, stuck_afer=60)),
+        ("wrong type", dict(args, stuck_after="soon")),
+        ("bad choice", dict(args, state="fix")),
+    ])
+    records = run.by_task()
+    assert all(record["status"] == "failed" for record in records.values())
+    messages = dict((name, record["result"]["msg"]) for name, record in records.items())
+    assert messages["unknown option"].startswith(
+        "Unsupported parameters for (ceds.generate.data_migrations) module: stuck_afer.")
+    assert "stuck_after" in messages["wrong type"] and "int" in messages["wrong type"]
+    assert "state" in messages["bad choice"] and "fix" in messages["bad choice"]
+    assert all("\n" not in message for message in messages.values())
+    assert pg_db.statuses() == {"ods": "error", "rds": "pending", "report": "pending"}
