@@ -37,7 +37,10 @@ options:
     type: str
   password:
     description:
-      - Password of O(username). Falls back to E(GENERATE_DB_PASSWORD).
+      - Password of O(username). Falls back to E(GENERATE_DB_PASSWORD), or to the content of the file that
+        E(GENERATE_DB_PASSWORD_FILE) names, without one trailing newline (as an AWX file injector writes it).
+      - This option wins over both variables; setting both variables is an error, and so is a file that cannot be
+        read or is empty.
       - It may hold any character; it is quoted for the ODBC connection string and never shown in any output.
     type: str
   driver:

@@ -40,6 +40,8 @@ DISCRETE_OPTIONS = (
     ("trust_server_certificate", None),
 )
 CONNECTION_STRING_ENV = "GENERATE_DB_CONNECTION_STRING"
+# The other fallback of the password: the path of a file that holds it (as an AWX file injector writes it).
+PASSWORD_FILE_ENV = "GENERATE_DB_PASSWORD_FILE"
 
 
 class ConnectionOptionsError(Exception):
@@ -112,6 +114,30 @@ def _env_port(environ):
         raise ConnectionOptionsError("GENERATE_DB_PORT is not a number: set it to the SQL Server port, e.g. 1433")
 
 
+def _env_password(environ):
+    """GENERATE_DB_PASSWORD, or the content of the file GENERATE_DB_PASSWORD_FILE names, one trailing newline off."""
+    password = environ.get("GENERATE_DB_PASSWORD") or None
+    path = environ.get(PASSWORD_FILE_ENV)
+    if not path:
+        return password
+    if password is not None:
+        raise ConnectionOptionsError(
+            "GENERATE_DB_PASSWORD and %s are both set: set only one of them" % PASSWORD_FILE_ENV)
+    try:
+        with open(path, "rb") as handle:
+            password = re.sub(r"\r?\n\Z", "", handle.read().decode("utf-8"))
+    except (IOError, OSError) as exc:
+        raise ConnectionOptionsError("%s names %r, which cannot be read (%s): point it at a readable file "
+                                     "that holds the password" % (PASSWORD_FILE_ENV, path, exc.strerror or exc))
+    except UnicodeDecodeError:
+        raise ConnectionOptionsError("%s names %r, which is not UTF-8 text: save the password in it as UTF-8"
+                                     % (PASSWORD_FILE_ENV, path))
+    if not password:
+        raise ConnectionOptionsError("%s names %r, which is empty: put the password in it, or unset %s"
+                                     % (PASSWORD_FILE_ENV, path, PASSWORD_FILE_ENV))
+    return password
+
+
 def resolve_connection(params, environ=None):
     """Apply environment fallbacks and defaults; return the effective connection options.
 
@@ -142,9 +168,10 @@ def resolve_connection(params, environ=None):
         options["database"] = parsed.get("database") or parsed.get("dbq") or DEFAULT_DATABASE
         options["server"] = parsed.get("server") or parsed.get("dsn") or parsed.get("database") or "the database"
     else:
+        readers = {"port": _env_port, "password": _env_password}
         for name, env in DISCRETE_OPTIONS:
             if options.get(name) is None and env:
-                options[name] = _env_port(environ) if name == "port" else (environ.get(env) or None)
+                options[name] = readers[name](environ) if name in readers else (environ.get(env) or None)
         options["connection_string"] = None
         # Only an absent value gets the default: an empty one is refused below, since it
         # usually comes from an unset variable and would silently reach another database.

@@ -4,10 +4,11 @@ An AWX job is a private data directory handed to ``ansible_runner.run``: the
 project checkout in ``project/`` (with the collections its project update
 installed from ``collections/requirements.yml``), the inventory as a script in
 ``inventory/hosts``, ``env/extravars``, ``env/cmdline`` and ``env/settings``,
-and the credential type's injected variables passed as environment variables,
-never written to disk. The jobs here are built that way from awx/configure.yml
-itself: its credential type's injectors render the environment, its inventory
-variables and job templates decide the rest.
+the credential type's env injectors passed as environment variables, and its
+file injectors written as files of ``env/`` that only the owner may read. The
+jobs here are built that way from awx/configure.yml itself: its credential
+type's injectors render the environment and the files, its inventory variables
+and job templates decide the rest.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import subprocess
+import tempfile
+import types
 
 import ansible_runner
 import pytest
@@ -75,16 +79,33 @@ def credential_type():
     return awx_object("credential_type", "CEDS Generate database")
 
 
-def inject(inputs):
-    """The environment AWX gives a job for a credential of the type: its env injectors rendered like AWX does.
+def inject(inputs, private_data_dir):
+    """What AWX gives a job for a credential of the type: ``(environment, files)``, rendered as AWX does.
 
     AWX renders each template in a sandbox over the credential's non-empty inputs;
-    an input left empty renders as an empty string.
+    an input left empty is undefined and renders as an empty string. Each file
+    injector becomes a new file in the private data directory's ``env/``, mode
+    0600, whose path the env templates see as ``tower.filename`` (a single
+    ``template``) or ``tower.filename.<name>`` (``template.<name>``).
     """
     sandbox = ImmutableSandboxedEnvironment()
+    injectors = credential_type()["injectors"]
     namespace = dict((name, value) for name, value in inputs.items() if len(value))
-    return dict((name, sandbox.from_string(template).render(**namespace))
-                for name, template in credential_type()["injectors"]["env"].items())
+    tower = types.SimpleNamespace()
+    files = []
+    for label, template in injectors.get("file", {}).items():
+        handle, path = tempfile.mkstemp(dir=os.path.join(private_data_dir, "env"))
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(sandbox.from_string(template).render(**namespace))
+        os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+        files.append(path)
+        if label == "template":
+            tower.filename = path
+        else:
+            setattr(tower.__dict__.setdefault("filename", types.SimpleNamespace()), label.split(".", 1)[1], path)
+    env = dict((name, sandbox.from_string(template).render(tower=tower, **namespace))
+               for name, template in injectors["env"].items())
+    return env, files
 
 
 def project_files():
@@ -117,6 +138,7 @@ class AwxJob:
         self.project = os.path.join(self.private_data_dir, "project")
         self.collections = os.path.join(self.private_data_dir, "requirements_collections")
         self.events = []
+        self.credential_files = []
         self.runner = None
 
     @property
@@ -184,7 +206,8 @@ class AwxJob:
             "ANSIBLE_LOCAL_TEMP": os.path.join(self.private_data_dir, "tmp"),
             "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
         }
-        envvars.update(inject(credential or {}))
+        injected, self.credential_files = inject(credential or {}, self.private_data_dir)
+        envvars.update(injected)
         self.runner = ansible_runner.run(
             ident=str(self.job_id), private_data_dir=self.private_data_dir, playbook=self.template["playbook"],
             inventory=inventory, envvars=envvars, suppress_env_files=True,
@@ -223,34 +246,35 @@ class AwxJob:
             return json.loads(json.load(handle)["__payload__"])
 
     def leaks(self, secret):
-        """Where ``secret`` shows in the job's files and events, beyond ansible-runner's launch record.
+        """Where ``secret`` shows in the job's files and events, beyond the credential's injected files.
 
-        ``artifacts/<job>/command`` is ansible-runner's record of the command and the
-        environment it launched; AWX stores that environment with secrets masked and
-        removes the private data directory after the job. Whatever the job itself
-        wrote (events, facts, stdout, env/ files) must be free of it, and the launch
-        record may hold it only as the injected variables' values.
+        The files of the credential type's file injectors, in ``env/`` and readable by
+        their owner only, are where AWX hands the password over; AWX removes the
+        private data directory after the job. Every other file, as bytes, and above
+        all ``artifacts/`` with ansible-runner's launch record ``command`` (the
+        command and the whole environment of the job), must be free of it.
         """
-        forms = (secret, "{" + secret.replace("}", "}}") + "}")
+        forms = [form.encode("utf-8") for form in (secret, "{" + secret.replace("}", "}}") + "}")]
         found = []
-        command = os.path.join(self.artifacts, "command")
         for folder, _dirs, files in os.walk(self.private_data_dir):
             if folder.startswith(self.project) or folder.startswith(self.collections):
                 continue
             for name in files:
                 path = os.path.join(folder, name)
+                if path in self.credential_files:
+                    continue
                 with open(path, "rb") as handle:
-                    text = handle.read().decode("utf-8", "replace")
-                if path == command:
-                    launch = json.loads(text)
-                    for variable in ("GENERATE_DB_PASSWORD", "GENERATE_DB_CONNECTION_STRING"):
-                        launch["env"].pop(variable, None)
-                    text = json.dumps(launch, ensure_ascii=False)
-                if any(form in text for form in forms):
+                    data = handle.read()
+                if any(form in data for form in forms):
                     found.append(os.path.relpath(path, self.private_data_dir))
-        if any(form in json.dumps(self.events, ensure_ascii=False) for form in forms):
+        if any(form in json.dumps(self.events, ensure_ascii=False).encode("utf-8") for form in forms):
             found.append("job events")
         return found
+
+    def launch_record(self):
+        """ansible-runner's record of the command and environment it launched: ``artifacts/<job>/command``."""
+        with open(os.path.join(self.artifacts, "command"), encoding="utf-8") as handle:
+            return json.load(handle)
 
 
 @pytest.fixture
@@ -337,6 +361,13 @@ def test_status_job_over_the_fleet_fails_on_a_failed_environment_and_caches_its_
     assert stats["failures"] == {"dev": 1}
     assert stats["artifact_data"]["generate_summary"]["failed_environments"] == ["dev"]
     assert dev.statuses() == {"ods": "error", "rds": "pending", "report": "pending"}
+    # The login worked with the password of the credential's file, which the environment only names.
+    [password_file] = job.credential_files
+    launched = job.launch_record()["env"]
+    assert launched[module_database.PASSWORD_FILE_ENV] == password_file
+    assert dict(module_database.DISCRETE_OPTIONS)["password"] not in launched
+    assert os.path.dirname(password_file) == os.path.join(job.private_data_dir, "env")
+    assert stat.S_IMODE(os.stat(password_file).st_mode) == 0o600
     assert job.leaks(generate_login.password) == []
 
 
@@ -406,34 +437,61 @@ def test_job_templates_run_playbooks_of_the_project():
 # --- the AWX configuration ------------------------------------------------------------------------------------
 
 
-def test_credential_type_injects_exactly_the_environment_variables_the_module_falls_back_to():
+def credential_folder(tmp_path):
+    """A private data directory with the env/ folder the credential's files go to."""
+    (tmp_path / "env").mkdir()
+    return str(tmp_path)
+
+
+def test_credential_type_injects_the_environment_variables_the_module_falls_back_to():
     injected = set(credential_type()["injectors"]["env"])
+    password_env = dict(module_database.DISCRETE_OPTIONS)["password"]
     in_code = set(env for _option, env in module_database.DISCRETE_OPTIONS if env)
-    in_code.add(module_database.CONNECTION_STRING_ENV)
+    in_code.update([module_database.CONNECTION_STRING_ENV, module_database.PASSWORD_FILE_ENV])
     with open(os.path.join(ROOT, "plugins", "doc_fragments", "connection.py"), encoding="utf-8") as handle:
         documented = set(re.findall(r"E\((GENERATE_DB_\w+)\)", handle.read()))
 
-    assert injected == in_code == documented
+    # Every fallback but the password's variable, whose value would land in the job's artifacts: its file instead.
+    assert injected == in_code - {password_env}
+    assert in_code == documented
+    assert list(credential_type()["injectors"]["file"]) == ["template"]
+    assert "tower.filename" in credential_type()["injectors"]["env"][module_database.PASSWORD_FILE_ENV]
 
 
-def test_credential_type_keeps_the_password_and_the_connection_string_secret():
+def test_credential_type_keeps_the_password_and_the_connection_string_secret(tmp_path):
     fields = dict((field["id"], field) for field in credential_type()["inputs"]["fields"])
-    env = inject(dict((name, "value-of-%s" % name) for name in fields))
+    env, files = inject(dict((name, "value-of-%s" % name) for name in fields), credential_folder(tmp_path))
 
     assert sorted(name for name, field in fields.items() if field.get("secret")) == ["connection_string", "password"]
-    assert env["GENERATE_DB_PASSWORD"] == "value-of-password"
+    assert env[module_database.PASSWORD_FILE_ENV] == files[0] and len(files) == 1
+    with open(files[0], "rb") as handle:
+        assert handle.read() == b"value-of-password"
+    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600
     assert env["GENERATE_DB_CONNECTION_STRING"] == "value-of-connection_string"
-    assert sorted(env.values()) == sorted("value-of-%s" % name for name in fields)
+    assert "value-of-password" not in env.values()
+    assert sorted(value for value in env.values() if value != files[0]) == sorted(
+        "value-of-%s" % name for name in fields if name != "password")
 
 
-def test_credential_inputs_left_empty_reach_the_module_as_unset():
-    env = inject({"server": "sql01.example.org", "password": "pw"})
+def test_credential_password_reaches_the_module_exactly_through_its_file(tmp_path):
+    password = " Aw;x}{pw} = é "
+    env, _files = inject({"server": "sql01.example.org", "password": password}, credential_folder(tmp_path))
+    options = module_database.resolve_connection(dict((name, None) for name in module_database.connection_argument_spec()),
+                                                 environ=env)
+
+    assert options["password"] == password
+
+
+def test_credential_inputs_left_empty_reach_the_module_as_unset(tmp_path):
+    env, _files = inject({"server": "sql01.example.org", "password": "", "connection_string": ""},
+                         credential_folder(tmp_path))
     options = module_database.resolve_connection(dict((name, None) for name in module_database.connection_argument_spec()),
                                                  environ=env)
 
     assert env["GENERATE_DB_PORT"] == "" and env["GENERATE_DB_CONNECTION_STRING"] == ""
-    assert (options["server"], options["port"], options["database"], options["driver"]) == (
-        "sql01.example.org", None, "generate", "ODBC Driver 18 for SQL Server")
+    assert env[module_database.PASSWORD_FILE_ENV] == ""
+    assert (options["server"], options["port"], options["database"], options["driver"], options["password"]) == (
+        "sql01.example.org", None, "generate", "ODBC Driver 18 for SQL Server", None)
 
 
 def test_status_template_is_read_only_with_fact_cache_and_alerts_on_failure():

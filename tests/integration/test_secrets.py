@@ -102,6 +102,25 @@ def test_password_from_the_environment_authenticates_and_never_shows(pg_db, awkw
     assert records["from the environment, wrong schema"]["status"] == "failed"
 
 
+def test_password_from_a_file_authenticates_and_never_shows(pg_db, awkward_roles, run_tasks, tmp_path):
+    pg_db.seed(HEALTHY)
+    role, password = awkward_roles[-1]
+    # As the AWX credential type injects it: a file holding the password, named in the environment.
+    password_file = tmp_path / "password"
+    password_file.write_bytes((password + "\n").encode("utf-8"))
+    password_file.chmod(0o600)
+    environment = {
+        "GENERATE_DB_SERVER": "127.0.0.1", "GENERATE_DB_PORT": str(pg_db.options["port"]),
+        "GENERATE_DB_NAME": pg_db.name, "GENERATE_DB_USERNAME": role,
+        connection.PASSWORD_FILE_ENV: str(password_file), "GENERATE_DB_DRIVER": "PostgreSQL Unicode",
+    }
+    records = run_tasks([("from a password file", {"schema": "App"})], secrets=[password],
+                        env=environment).by_task()
+    record = records["from a password file"]
+    assert record["status"] == "ok", record["result"]["msg"]
+    assert record["result"]["ansible_facts"]["generate_migrations"]["failed_steps"] == ["rds"]
+
+
 def driver_18_library():
     """The Linux library of Microsoft ODBC Driver 18 that the PyPI package mssql-python-odbc ships."""
     try:
