@@ -197,7 +197,7 @@ def sqlite_database(path):
 
 def postgres_database(cluster, name, user=None, password=None):
     """A Generate database named ``name`` on a PostgreSQL cluster, tables created (schema ``App``)."""
-    cluster.psql('DROP DATABASE IF EXISTS "%s"' % name)
+    cluster.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
     cluster.psql('CREATE DATABASE "%s"' % name)
     options = {
         "server": cluster.host,

@@ -50,23 +50,45 @@ def json_date(value):
 
 
 class GenerateReader:
-    """Reads what the web app shows from a Generate database, one short connection per request."""
+    """Reads what the web app shows from a Generate database.
+
+    Connections are pooled, as ADO.NET pools them for the real web app: each
+    statement runs in autocommit on an idle connection (or a new one), so it
+    sees every committed change, and a connection that failed is dropped.
+    """
 
     def __init__(self, connection_string, schema):
         self.connection_string = connection_string
         self.schema = schema
+        self._idle = []
+        self._lock = threading.Lock()
 
     def _table(self, name):
         return '"%s"."%s"' % (self.schema, name)
 
     def _rows(self, sql, *params):
-        connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
+        with self._lock:
+            connection = self._idle.pop() if self._idle else None
+        if connection is None:
+            connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
         try:
             cursor = connection.cursor()
             cursor.execute(sql, *params)
             names = [column[0] for column in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
-        finally:
+            rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+            cursor.close()
+        except pyodbc.Error:
+            connection.close()
+            raise
+        with self._lock:
+            self._idle.append(connection)
+        return rows
+
+    def close(self):
+        """Close the idle connections, so that the database can be dropped."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
             connection.close()
 
     def configuration(self, category, key):
@@ -139,8 +161,10 @@ class GenerateReader:
 class StandinApp:
     """One stand-in app (web or background) on its own port of 127.0.0.1."""
 
-    def __init__(self, kind, routes, port=0):
+    def __init__(self, kind, routes, port=0, tls=None):
+        """``tls``: an ssl.SSLContext for the server side, to serve HTTPS instead of HTTP."""
         self.kind = kind
+        self.tls = tls
         self.routes = routes
         self.port = port
         self.mode = "up"
@@ -151,7 +175,7 @@ class StandinApp:
     @property
     def url(self):
         """The app's base URL."""
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
     def start(self):
         """Listen and serve in a background thread; return self."""
@@ -169,6 +193,8 @@ class StandinApp:
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
+        if self.tls is not None:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="standin-%s" % self.kind,
                                         daemon=True)
         self._thread.start()
@@ -264,9 +290,10 @@ class StandinGenerate:
         return self
 
     def stop(self):
-        """Stop both apps."""
+        """Stop both apps and close their database connections."""
         self.web.stop()
         self.background.stop()
+        self.reader.close()
 
     def set_web(self, mode):
         """Make the web app ``up``, ``error``, ``down`` or ``stale``."""
