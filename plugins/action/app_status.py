@@ -17,6 +17,10 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.ceds.generate.plugins.module_utils import app_probe
 
+# Ansible loads this plugin in the controller process before it forks the workers that run
+# the task, so a context built here is shared by every probe of the run (see tls_context).
+app_probe.tls_context(validate_certs=True)
+
 
 class ActionModule(ActionBase):
     """Run ceds.generate.app_status on the controller, without a module process."""

@@ -17,7 +17,7 @@ import json
 import socket
 
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
-from ansible.module_utils.urls import open_url
+from ansible.module_utils.urls import Request, make_context
 
 VERSION_PATH = "/api/app/about/getvers"
 BACKGROUND_PATH = "/"
@@ -32,9 +32,32 @@ def argument_spec():
         web_url=dict(type="str"),
         background_url=dict(type="str"),
         report_status=dict(type="bool", default=False),
+        database_report_status=dict(type="str"),
+        after_reset=dict(type="bool", default=False),
         timeout=dict(type="int", default=10),
         validate_certs=dict(type="bool", default=True),
     )
+
+
+# One TLS context per process and validate_certs setting (see tls_context).
+_TLS_CONTEXTS = {}
+
+
+def tls_context(validate_certs=True):
+    """The TLS context of the probes' requests, built once per process and setting.
+
+    Building one loads the CA bundle, which costs more CPU than a probe's requests;
+    open_url would build one for every request, even to an http URL.
+    """
+    context = _TLS_CONTEXTS.get(validate_certs)
+    if context is None:
+        context = _TLS_CONTEXTS[validate_certs] = make_context(validate_certs=validate_certs)
+    return context
+
+
+def open_url(url, method="GET", validate_certs=True, **kwargs):
+    """ansible.module_utils.urls.open_url, with the process's shared TLS context."""
+    return Request().open(method, url, validate_certs=validate_certs, context=tls_context(validate_certs), **kwargs)
 
 
 class ProbeFailed(Exception):
@@ -164,6 +187,15 @@ def probe_background(url, timeout=10, validate_certs=True, opener=open_url):
     return {"url": background.url, "status": status, "ok": True}
 
 
+def check_report_status(result, database_status, after_reset):
+    """Fail unless the report pages see the report step as the database has it, and as success after a reset."""
+    seen = result["report_migration_status"]
+    if seen != database_status or (after_reset and seen != "success"):
+        raise ProbeFailed("the report pages see the report step as %s but the database says %s%s"
+                          % (seen, database_status, "; after a reset both must say success" if after_reset else ""),
+                          result)
+
+
 def probe(params, opener=open_url):
     """Probe the apps that ``params`` (the options of ceds.generate.app_status) name.
 
@@ -174,6 +206,10 @@ def probe(params, opener=open_url):
     """
     if params.get("report_status") and not params.get("web_url"):
         raise ProbeFailed("report_status needs web_url: the report pages' status comes from the web app")
+    compare = params.get("database_report_status") is not None or params.get("after_reset")
+    if compare and not params.get("report_status"):
+        raise ProbeFailed("database_report_status and after_reset need report_status: true, which reads what "
+                          "the report pages see")
     if params.get("timeout") is not None and params["timeout"] <= 0:
         raise ProbeFailed("timeout must be a positive number of seconds, not %s" % params["timeout"])
     timeout = params.get("timeout") or 10
@@ -188,6 +224,8 @@ def probe(params, opener=open_url):
         if "report_migration_status" in web:
             result["report_migration_status"] = web.pop("report_migration_status")
         result["web"] = web
+        if compare:
+            check_report_status(result, params.get("database_report_status"), params.get("after_reset"))
     if params.get("background_url"):
         try:
             result["background"] = probe_background(params["background_url"], timeout, validate_certs, opener)

@@ -137,6 +137,11 @@ class Plan:
         return [view.step.label for view in self.views if view.failed]
 
     @property
+    def stuck_steps(self):
+        """Type codes of the steps that are pending or processing past stuck_after."""
+        return [view.step.label for view in self.views if view.stuck]
+
+    @property
     def running_steps(self):
         """Type codes of the steps that are processing within stuck_after."""
         return [view.step.label for view in self.views if view.running]

@@ -298,6 +298,7 @@ def run(table, params, check_mode, clock=utc_now):
         "changed": bool(plan.resets),
         "msg": plan.message(applied=applied, check_mode=check_mode),
         "reset_steps": plan.reset_steps(),
+        "before": {"state": plan.state, "failed_steps": plan.failed_steps, "stuck_steps": plan.stuck_steps},
         "deferred": plan.deferred,
         "warnings": list(plan.warnings),
         "ansible_facts": {

@@ -42,6 +42,16 @@ options:
       - Also read the migration status the report pages see, from the web app. Needs O(web_url).
     type: bool
     default: false
+  database_report_status:
+    description:
+      - The status code of the report step in the database, for example from the fact C(generate_migrations).
+      - When given, the task fails unless the report pages see the same status. Needs O(report_status).
+    type: str
+  after_reset:
+    description:
+      - A reset was just applied, so the report pages must show C(success). Needs O(report_status).
+    type: bool
+    default: false
   timeout:
     description:
       - Seconds to wait for each request.
@@ -90,6 +100,12 @@ EXAMPLES = r"""
 - name: Compare it with the database
   ansible.builtin.assert:
     that: web_report.report_migration_status == 'success'
+
+- name: Fail unless the report pages agree with the database
+  ceds.generate.app_status:
+    web_url: https://generate.example.org
+    report_status: true
+    database_report_status: "{{ generate_migrations.steps | selectattr('type_code', 'eq', 'report') | map(attribute='status_code') | first }}"
 """
 
 RETURN = r"""

@@ -151,6 +151,28 @@ deferred:
   returned: success
   type: bool
   sample: false
+before:
+  description:
+    - The state as read, before any reset; the same as in the fact when nothing was reset.
+    - With O(state=reset) the fact describes the steps after the reset, and this what the reset started from.
+  returned: success
+  type: dict
+  sample: {"state": "failed", "failed_steps": ["ods", "report"], "stuck_steps": ["report"]}
+  contains:
+    state:
+      description: C(ok), C(failed) or C(running), as in the fact.
+      type: str
+      returned: success
+    failed_steps:
+      description: Type codes of the failed (error or stuck) steps.
+      type: list
+      elements: str
+      returned: success
+    stuck_steps:
+      description: Type codes of the steps pending or processing past O(stuck_after).
+      type: list
+      elements: str
+      returned: success
 reset_steps:
   description: The steps reset (or, in check mode, that would be), with the status codes before and after.
   returned: success

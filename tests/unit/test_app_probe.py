@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import socket
+import ssl
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from standin_app import HANGFIRE_PAGE, StandinApp
 
@@ -74,6 +81,66 @@ def test_report_status_reads_what_the_report_pages_see(web):
     result = app_probe.probe(params(web_url=web.url, report_status=True))
     assert result["report_migration_status"] == "pending"
     assert web.requests == [("GET", "/api/app/about/getvers"), ("GET", "/api/app/datamigrations/currentmigrationstatus")]
+
+
+def test_report_status_that_agrees_with_the_database_passes(web):
+    result = app_probe.probe(params(web_url=web.url, report_status=True, database_report_status="pending"))
+    assert result["report_migration_status"] == "pending"
+
+
+def test_report_status_that_disagrees_with_the_database_fails_with_what_both_say(web):
+    caught = failure(web_url=web.url, report_status=True, database_report_status="success")
+    assert str(caught) == "the report pages see the report step as pending but the database says success"
+    assert caught.result["report_migration_status"] == "pending" and caught.result["web"]["ok"] is True
+
+
+def test_after_a_reset_the_report_pages_must_show_success_even_when_the_database_agrees(web):
+    caught = failure(web_url=web.url, report_status=True, database_report_status="pending", after_reset=True)
+    assert str(caught) == ("the report pages see the report step as pending but the database says pending; "
+                           "after a reset both must say success")
+
+
+def test_comparing_needs_report_status(web):
+    for given in ({"database_report_status": "success"}, {"after_reset": True}):
+        assert str(failure(web_url=web.url, **given)) == (
+            "database_report_status and after_reset need report_status: true, which reads what the report pages see")
+    assert web.requests == []
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory):
+    """A server-side TLS context with a certificate for 127.0.0.1 that no CA signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+                   .not_valid_after(now + datetime.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .sign(key, hashes.SHA256()))
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(folder / "cert.pem"), str(folder / "key.pem"))
+    return context
+
+
+def test_https_app_with_a_self_signed_certificate_passes_only_without_validation(self_signed):
+    app = StandinApp("web", {("GET", "/api/app/about/getvers"): lambda: (200, {"successMessage": "13.1"})},
+                     tls=self_signed).start()
+    try:
+        # Unverified first: the context shared by later requests must still verify when asked to.
+        assert app_probe.probe(params(web_url=app.url, validate_certs=False))["web"]["ok"] is True
+        refused = str(failure(web_url=app.url, validate_certs=True))
+        assert refused.startswith("web app %s: cannot connect for /api/app/about/getvers: " % app.url)
+        assert "CERTIFICATE_VERIFY_FAILED" in refused and "\n" not in refused
+        assert app_probe.probe(params(web_url=app.url, validate_certs=False))["web"]["ok"] is True
+    finally:
+        app.stop()
+    assert app.requests == [("GET", "/api/app/about/getvers")] * 2
 
 
 def test_no_url_probes_nothing():

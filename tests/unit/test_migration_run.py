@@ -100,6 +100,22 @@ def test_reset_sends_read_history_updates_audit_and_commit_only():
     assert [params for kind, params in connection.sent if kind == "UPDATE"] == [(5, 1, 4), (5, 2, 2), (5, 3, 2)]
 
 
+def test_reset_reports_the_state_it_started_from_and_the_state_after():
+    # ods error, rds pending an hour (stuck with stuck_after 1800), report success.
+    result = run(FakeConnection([(4, 2, 5)]), stuck_after=1800)
+    assert result["before"] == {"state": "failed", "failed_steps": ["ods", "rds"], "stuck_steps": ["rds"]}
+    after = result["ansible_facts"]["generate_migrations"]
+    assert (after["state"], after["failed_steps"]) == ("ok", [])
+
+
+def test_status_reports_the_same_state_before_as_in_the_fact():
+    result = run(FakeConnection([(4, 5, 5)]), state="status")
+    reported = result["ansible_facts"]["generate_migrations"]
+    assert result["before"] == {"state": reported["state"], "failed_steps": reported["failed_steps"],
+                                "stuck_steps": []}
+    assert result["before"]["state"] == "failed"
+
+
 def test_status_check_reads_once_and_rolls_back():
     connection = FakeConnection([(5, 5, 5)])
     result = run(connection, state="status")

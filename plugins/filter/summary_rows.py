@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ceds.generate collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rows of a run's summary, built once from what each environment's tasks registered."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+def _registered(variables, name):
+    """A registered result, or {} when the task did not run (skipped, or never reached)."""
+    result = variables.get(name)
+    if not result or result.get("skipped"):
+        return {}
+    return result
+
+
+def summary_row(variables, check_mode=False, reset=False):
+    """One environment's row, from its host variables; None when none of its checks ran."""
+    failure = variables.get("environment_failure")
+    probed = _registered(variables, "app_probes")
+    migration = _registered(variables, "migration")
+    if failure is None and not migration and not probed:
+        return None
+    before = migration.get("before") or {}
+    facts = (migration.get("ansible_facts") or {}).get("generate_migrations") or {}
+    web, background = probed.get("web"), probed.get("background")
+    return {
+        "environment": variables.get("inventory_hostname"),
+        "outcome": "failed" if failure is not None else "ok",
+        "before": before.get("state"),
+        "failed_steps_before": list(before.get("failed_steps") or []),
+        "stuck_steps_before": list(before.get("stuck_steps") or []),
+        "steps_reset": list(migration.get("reset_steps") or []),
+        # In check mode nothing changed, so there is no state after to report.
+        "after": facts.get("state") if reset and not check_mode else None,
+        # An app that was not configured, or not reached before an earlier failure, is neither ok nor failed.
+        "web_ok": None if web is None else bool(web.get("ok")) and not (failure or "").startswith("Web app"),
+        "background_ok": None if background is None else bool(background.get("ok")),
+        "database_version": facts.get("database_version"),
+        "migration_errors": list(facts.get("last_errors") or []),
+        "error": " ".join(("%s" % failure).split()) if failure is not None else None,
+    }
+
+
+def summary_rows(host_variables, check_mode=False, reset=False):
+    """The rows of every environment that ran, in the order given."""
+    rows = [summary_row(variables, check_mode, reset) for variables in host_variables]
+    return [row for row in rows if row is not None]
+
+
+class FilterModule(object):
+    """The summary_rows filter."""
+
+    def filters(self):
+        return {"summary_rows": summary_rows}

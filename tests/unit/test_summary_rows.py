@@ -1,0 +1,58 @@
+"""The summary's rows, built from what each environment's tasks registered."""
+
+from __future__ import annotations
+
+from ansible_collections.ceds.generate.plugins.filter.summary_rows import FilterModule, summary_rows
+
+PROBED = {"changed": False, "web": {"ok": True, "url": "http://web"}, "background": {"ok": True, "url": "http://bg"}}
+FACTS_AFTER = {"generate_migrations": {"state": "ok", "database_version": "13.1", "last_errors": [
+    {"type_code": "ods", "date": "2026-11-26T10:00:00Z", "message": "deadlock victim"}]}}
+RESET = {"changed": True, "before": {"state": "failed", "failed_steps": ["ods", "report"], "stuck_steps": ["report"]},
+         "reset_steps": [{"type_code": "ods", "from": "error"}], "ansible_facts": FACTS_AFTER}
+
+
+def host(name, **registered):
+    return dict(registered, inventory_hostname=name, generate_db_password="not in any row")
+
+
+def test_a_reset_environment_reports_before_steps_reset_after_and_the_apps():
+    [row] = summary_rows([host("dev", app_probes=PROBED, migration=RESET)], reset=True)
+    assert row == {
+        "environment": "dev", "outcome": "ok", "before": "failed", "failed_steps_before": ["ods", "report"],
+        "stuck_steps_before": ["report"], "steps_reset": [{"type_code": "ods", "from": "error"}], "after": "ok",
+        "web_ok": True, "background_ok": True, "database_version": "13.1",
+        "migration_errors": FACTS_AFTER["generate_migrations"]["last_errors"], "error": None,
+    }
+
+
+def test_there_is_no_state_after_in_check_mode_or_without_a_reset():
+    hosts = [host("dev", migration=RESET)]
+    assert summary_rows(hosts, check_mode=True, reset=True)[0]["after"] is None
+    assert summary_rows(hosts, reset=False)[0]["after"] is None
+
+
+def test_a_failed_environment_carries_its_error_on_one_line_and_apps_not_reached_are_unknown():
+    failure = "Database: reset failed steps: cannot connect to sql01/generate:\n  connection refused"
+    skipped = {"changed": False, "skipped": True}
+    [row] = summary_rows([host("test", environment_failure=failure, app_probes=skipped,
+                               migration={"failed": True, "msg": "cannot connect"})], reset=True)
+    assert row["outcome"] == "failed"
+    assert row["error"] == "Database: reset failed steps: cannot connect to sql01/generate: connection refused"
+    assert (row["web_ok"], row["background_ok"], row["before"], row["database_version"]) == (None, None, None, None)
+    assert (row["failed_steps_before"], row["steps_reset"], row["migration_errors"]) == ([], [], [])
+
+
+def test_a_web_app_that_disagrees_with_the_database_is_not_ok():
+    failure = "Web app: agree with the database, and show success after a reset: the report pages see pending"
+    [row] = summary_rows([host("prod", app_probes=PROBED, migration=RESET, environment_failure=failure)])
+    assert (row["web_ok"], row["background_ok"]) == (False, True)
+
+
+def test_environments_none_of_whose_checks_ran_have_no_row_and_the_order_is_kept():
+    rows = summary_rows([host("b", migration=RESET), host("never-ran"), host("a", app_probes=PROBED)])
+    assert [row["environment"] for row in rows] == ["b", "a"]
+    assert rows[1]["before"] is None and rows[1]["web_ok"] is True
+
+
+def test_the_filter_is_published_under_its_name():
+    assert FilterModule().filters() == {"summary_rows": summary_rows}
