@@ -35,7 +35,7 @@ from ansible.module_utils import basic  # noqa: E402
 t = mark("import ansible.module_utils.basic", t)
 importlib.import_module("pyodbc")  # the driver, timed apart from the collection that imports it
 t = mark("import pyodbc", t)
-from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table  # noqa: E402
+from ansible_collections.ceds.generate.plugins.module_utils import migration_table  # noqa: E402
 from ansible_collections.ceds.generate.plugins.modules import data_migrations  # noqa: E402
 t = mark("import the collection", t)
 
@@ -56,7 +56,7 @@ def timed(owner, attribute, phase):
 
 
 timed(basic.AnsibleModule, "__init__", "parse arguments")
-timed(database, "connect", "connect")
+timed(migration_table, "connect", "connect")
 timed(migration_table.MigrationTable, "read", "query: read steps")
 timed(migration_table.MigrationTable, "recent_history", "query: read history")
 timed(migration_table.MigrationTable, "apply", "query: reset")
