@@ -270,7 +270,8 @@ def test_summary_names_each_failed_environment_and_why(troubled):
         background_down.background_url)
     assert reasons["db-unreachable"].startswith("Database: reset failed steps: cannot connect to 127.0.0.1/")
     assert reasons["db-wrong-password"].startswith("Database: reset failed steps: login to 127.0.0.1/")
-    assert reasons["deferred"].startswith("Database: reset failed steps: reset deferred: rds is processing since ")
+    assert reasons["deferred"].startswith("Database: leave no failed or stuck step behind: reset deferred: rds is "
+                                          "processing since ")
     assert reasons["web-stale"] == (
         "Web app: agree with the database, and show success after a reset: the report pages see the report step "
         "as pending but the database says success; after a reset both must say success")
@@ -344,9 +345,9 @@ def test_status_exits_non_zero_for_failed_or_stuck_environments_and_writes_nothi
     document, _markdown = summary(fleet, "migration_status")
     assert document["failed_environments"] == ["failed", "stuck"]
     reasons = dict((row["environment"], row["error"]) for row in document["environments"])
-    assert reasons["failed"] == ("Database: read the migration status: failed steps: ods; "
+    assert reasons["failed"] == ("Database: leave no failed or stuck step behind: failed steps: ods; "
                                  "last error: Error in App.Migrate_Data: deadlock victim")
-    assert reasons["stuck"] == "Database: read the migration status: failed steps: report"
+    assert reasons["stuck"] == "Database: leave no failed or stuck step behind: failed steps: report"
     assert all(not record["action"].endswith("data_migrations") or record["result"]["changed"] is False
                for record in run.records)
 
