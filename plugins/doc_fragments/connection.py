@@ -78,7 +78,10 @@ options:
   connection_string:
     description:
       - A full ODBC connection string, for a DSN, Windows or Kerberos authentication, or another driver.
-      - Falls back to E(GENERATE_DB_CONNECTION_STRING) when none of the separate connection options is given.
+      - Falls back to E(GENERATE_DB_CONNECTION_STRING), or to the content of the file that
+        E(GENERATE_DB_CONNECTION_STRING_FILE) names, without one trailing newline (as an AWX file injector writes
+        it), when none of the separate connection options is given.
+      - Setting both variables is an error, and so is a file that cannot be read or is empty.
       - Cannot be combined with O(server), O(port), O(database), O(username), O(password), O(driver),
         O(encrypt) or O(trust_server_certificate).
       - Never shown in any output, since it may hold a password.

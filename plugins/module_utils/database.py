@@ -42,6 +42,8 @@ DISCRETE_OPTIONS = (
 CONNECTION_STRING_ENV = "GENERATE_DB_CONNECTION_STRING"
 # The other fallback of the password: the path of a file that holds it (as an AWX file injector writes it).
 PASSWORD_FILE_ENV = "GENERATE_DB_PASSWORD_FILE"
+# The other fallback of the connection string: the path of a file that holds it, as for the password.
+CONNECTION_STRING_FILE_ENV = "GENERATE_DB_CONNECTION_STRING_FILE"
 
 
 class ConnectionOptionsError(Exception):
@@ -114,28 +116,42 @@ def _env_port(environ):
         raise ConnectionOptionsError("GENERATE_DB_PORT is not a number: set it to the SQL Server port, e.g. 1433")
 
 
-def _env_password(environ):
-    """GENERATE_DB_PASSWORD, or the content of the file GENERATE_DB_PASSWORD_FILE names, one trailing newline off."""
-    password = environ.get("GENERATE_DB_PASSWORD") or None
-    path = environ.get(PASSWORD_FILE_ENV)
+def _env_secret(environ, env, file_env, what):
+    """``env``, or the content of the file ``file_env`` names, one trailing newline off; None if neither is set.
+
+    An empty variable counts as unset. Both set, or a file that cannot be read,
+    is not UTF-8 or is empty, is refused with a message naming the variable and
+    the path, never the content.
+    """
+    value = environ.get(env) or None
+    path = environ.get(file_env)
     if not path:
-        return password
-    if password is not None:
-        raise ConnectionOptionsError(
-            "GENERATE_DB_PASSWORD and %s are both set: set only one of them" % PASSWORD_FILE_ENV)
+        return value
+    if value is not None:
+        raise ConnectionOptionsError("%s and %s are both set: set only one of them" % (env, file_env))
     try:
         with open(path, "rb") as handle:
-            password = re.sub(r"\r?\n\Z", "", handle.read().decode("utf-8"))
+            value = re.sub(r"\r?\n\Z", "", handle.read().decode("utf-8"))
     except (IOError, OSError) as exc:
         raise ConnectionOptionsError("%s names %r, which cannot be read (%s): point it at a readable file "
-                                     "that holds the password" % (PASSWORD_FILE_ENV, path, exc.strerror or exc))
+                                     "that holds the %s" % (file_env, path, exc.strerror or exc, what))
     except UnicodeDecodeError:
-        raise ConnectionOptionsError("%s names %r, which is not UTF-8 text: save the password in it as UTF-8"
-                                     % (PASSWORD_FILE_ENV, path))
-    if not password:
-        raise ConnectionOptionsError("%s names %r, which is empty: put the password in it, or unset %s"
-                                     % (PASSWORD_FILE_ENV, path, PASSWORD_FILE_ENV))
-    return password
+        raise ConnectionOptionsError("%s names %r, which is not UTF-8 text: save the %s in it as UTF-8"
+                                     % (file_env, path, what))
+    if not value:
+        raise ConnectionOptionsError("%s names %r, which is empty: put the %s in it, or unset %s"
+                                     % (file_env, path, what, file_env))
+    return value
+
+
+def _env_password(environ):
+    """GENERATE_DB_PASSWORD, or the content of the file GENERATE_DB_PASSWORD_FILE names."""
+    return _env_secret(environ, "GENERATE_DB_PASSWORD", PASSWORD_FILE_ENV, "password")
+
+
+def _env_connection_string(environ):
+    """GENERATE_DB_CONNECTION_STRING, or the content of the file GENERATE_DB_CONNECTION_STRING_FILE names."""
+    return _env_secret(environ, CONNECTION_STRING_ENV, CONNECTION_STRING_FILE_ENV, "ODBC connection string")
 
 
 def resolve_connection(params, environ=None):
@@ -153,12 +169,13 @@ def resolve_connection(params, environ=None):
             "or the separate connection options" % ", ".join(explicit)
         )
     options = dict(params)
+    # Either variable of the connection string counts only when no option of either kind is given.
     use_string = params.get("connection_string") is not None or (
-        not explicit and environ.get(CONNECTION_STRING_ENV) not in (None, "")
+        not explicit and any(environ.get(env) for env in (CONNECTION_STRING_ENV, CONNECTION_STRING_FILE_ENV))
     )
     if use_string:
         if options.get("connection_string") is None:
-            options["connection_string"] = environ[CONNECTION_STRING_ENV]
+            options["connection_string"] = _env_connection_string(environ)
         if not options["connection_string"].strip():
             raise ConnectionOptionsError(
                 "connection_string is empty: give an ODBC connection string such as "

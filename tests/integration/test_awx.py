@@ -85,24 +85,29 @@ def inject(inputs, private_data_dir):
     AWX renders each template in a sandbox over the credential's non-empty inputs;
     an input left empty is undefined and renders as an empty string. Each file
     injector becomes a new file in the private data directory's ``env/``, mode
-    0600, whose path the env templates see as ``tower.filename`` (a single
-    ``template``) or ``tower.filename.<name>`` (``template.<name>``).
+    0600, written whether its input is empty or not, whose path the env templates
+    see as ``tower.filename`` (a single ``template``) or ``tower.filename.<name>``
+    (``template.<name>``; AWX refuses both spellings in one type). ``files`` maps
+    each file's name (``""`` for the single ``template``) to its path.
     """
     sandbox = ImmutableSandboxedEnvironment()
     injectors = credential_type()["injectors"]
     namespace = dict((name, value) for name, value in inputs.items() if len(value))
-    tower = types.SimpleNamespace()
-    files = []
+    files = {}
     for label, template in injectors.get("file", {}).items():
+        kind, _dot, name = label.partition(".")
+        assert kind == "template" and (name or not _dot), "AWX refuses the file injector %r" % label
         handle, path = tempfile.mkstemp(dir=os.path.join(private_data_dir, "env"))
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(sandbox.from_string(template).render(**namespace))
         os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
-        files.append(path)
-        if label == "template":
-            tower.filename = path
-        else:
-            setattr(tower.__dict__.setdefault("filename", types.SimpleNamespace()), label.split(".", 1)[1], path)
+        files[name] = path
+    tower = types.SimpleNamespace()
+    if "" in files:
+        assert len(files) == 1, "AWX refuses 'template' next to 'template.<name>' file injectors"
+        tower.filename = files[""]
+    elif files:
+        tower.filename = types.SimpleNamespace(**files)
     env = dict((name, sandbox.from_string(template).render(tower=tower, **namespace))
                for name, template in injectors["env"].items())
     return env, files
@@ -138,7 +143,7 @@ class AwxJob:
         self.project = os.path.join(self.private_data_dir, "project")
         self.collections = os.path.join(self.private_data_dir, "requirements_collections")
         self.events = []
-        self.credential_files = []
+        self.credential_files = {}
         self.runner = None
 
     @property
@@ -249,7 +254,7 @@ class AwxJob:
         """Where ``secret`` shows in the job's files and events, beyond the credential's injected files.
 
         The files of the credential type's file injectors, in ``env/`` and readable by
-        their owner only, are where AWX hands the password over; AWX removes the
+        their owner only, are where AWX hands the password and the connection string over; AWX removes the
         private data directory after the job. Every other file, as bytes, and above
         all ``artifacts/`` with ansible-runner's launch record ``command`` (the
         command and the whole environment of the job), must be free of it.
@@ -261,7 +266,7 @@ class AwxJob:
                 continue
             for name in files:
                 path = os.path.join(folder, name)
-                if path in self.credential_files:
+                if path in self.credential_files.values():
                     continue
                 with open(path, "rb") as handle:
                     data = handle.read()
@@ -362,9 +367,10 @@ def test_status_job_over_the_fleet_fails_on_a_failed_environment_and_caches_its_
     assert stats["artifact_data"]["generate_summary"]["failed_environments"] == ["dev"]
     assert dev.statuses() == {"ods": "error", "rds": "pending", "report": "pending"}
     # The login worked with the password of the credential's file, which the environment only names.
-    [password_file] = job.credential_files
+    password_file = job.credential_files["password"]
     launched = job.launch_record()["env"]
     assert launched[module_database.PASSWORD_FILE_ENV] == password_file
+    assert launched[module_database.CONNECTION_STRING_FILE_ENV] == ""
     assert dict(module_database.DISCRETE_OPTIONS)["password"] not in launched
     assert os.path.dirname(password_file) == os.path.join(job.private_data_dir, "env")
     assert stat.S_IMODE(os.stat(password_file).st_mode) == 0o600
@@ -392,6 +398,26 @@ def test_check_job_of_the_reset_template_shows_the_diff_and_writes_nothing(tmp_p
     assert dev.snapshot() == before
     assert not os.path.exists(os.path.join(job.project, "playbooks", "reports"))
     assert not [query for query in reset["executed_queries"] if re.match(r"\s*(INSERT|UPDATE)\b", query)]
+    assert job.leaks(generate_login.password) == []
+
+
+def test_status_job_with_a_connection_string_holding_the_password_keeps_it_out_of_the_artifacts(
+        tmp_path, generate_login, standins, postgres):
+    test = generate_login(HEALTHY)
+    # The login needs its password (scram-sha-256 over TCP), which only the connection string holds.
+    text = "DRIVER={PostgreSQL Unicode};SERVER=%s;PORT=%d;DATABASE=%s;UID=%s;PWD=%s;" % (
+        postgres.host, postgres.port, test.name, generate_login.role, module_database.escape_value(generate_login.password))
+    job = AwxJob(str(tmp_path), 404, STATUS_TEMPLATE)
+    status = job.launch([("test", "test")], host_variables={"test": standins(test)},
+                        credential={"connection_string": text}, verbosity=3)
+
+    assert (status, job.runner.rc) == ("successful", 0), job.output()
+    assert job.fact_cache("test")["generate_migrations"]["state"] == "ok"
+    launched = job.launch_record()["env"]
+    assert launched[module_database.CONNECTION_STRING_FILE_ENV] == job.credential_files["connection_string"]
+    assert module_database.CONNECTION_STRING_ENV not in launched
+    assert launched[module_database.PASSWORD_FILE_ENV] == ""
+    assert stat.S_IMODE(os.stat(job.credential_files["connection_string"]).st_mode) == 0o600
     assert job.leaks(generate_login.password) == []
 
 
@@ -443,43 +469,57 @@ def credential_folder(tmp_path):
     return str(tmp_path)
 
 
+# Each secret input of the credential type: the module's variable it would land in, and the file variable instead.
+SECRET_INPUTS = {
+    "password": (dict(module_database.DISCRETE_OPTIONS)["password"], module_database.PASSWORD_FILE_ENV),
+    "connection_string": (module_database.CONNECTION_STRING_ENV, module_database.CONNECTION_STRING_FILE_ENV),
+}
+
+
 def test_credential_type_injects_the_environment_variables_the_module_falls_back_to():
-    injected = set(credential_type()["injectors"]["env"])
-    password_env = dict(module_database.DISCRETE_OPTIONS)["password"]
+    injectors = credential_type()["injectors"]
     in_code = set(env for _option, env in module_database.DISCRETE_OPTIONS if env)
-    in_code.update([module_database.CONNECTION_STRING_ENV, module_database.PASSWORD_FILE_ENV])
+    in_code.update([module_database.CONNECTION_STRING_ENV, module_database.PASSWORD_FILE_ENV,
+                    module_database.CONNECTION_STRING_FILE_ENV])
     with open(os.path.join(ROOT, "plugins", "doc_fragments", "connection.py"), encoding="utf-8") as handle:
         documented = set(re.findall(r"E\((GENERATE_DB_\w+)\)", handle.read()))
 
-    # Every fallback but the password's variable, whose value would land in the job's artifacts: its file instead.
-    assert injected == in_code - {password_env}
+    # Every fallback but the secrets' variables, whose values would land in the job's artifacts: their files instead.
+    assert set(injectors["env"]) == in_code - set(env for env, _file_env in SECRET_INPUTS.values())
     assert in_code == documented
-    assert list(credential_type()["injectors"]["file"]) == ["template"]
-    assert "tower.filename" in credential_type()["injectors"]["env"][module_database.PASSWORD_FILE_ENV]
+    assert sorted(injectors["file"]) == sorted("template." + name for name in SECRET_INPUTS)
+    for name, (_env, file_env) in SECRET_INPUTS.items():
+        assert "{{ %s }}" % name == injectors["file"]["template." + name]
+        assert "tower.filename.%s if %s is defined" % (name, name) in injectors["env"][file_env]
 
 
 def test_credential_type_keeps_the_password_and_the_connection_string_secret(tmp_path):
     fields = dict((field["id"], field) for field in credential_type()["inputs"]["fields"])
     env, files = inject(dict((name, "value-of-%s" % name) for name in fields), credential_folder(tmp_path))
 
-    assert sorted(name for name, field in fields.items() if field.get("secret")) == ["connection_string", "password"]
-    assert env[module_database.PASSWORD_FILE_ENV] == files[0] and len(files) == 1
-    with open(files[0], "rb") as handle:
-        assert handle.read() == b"value-of-password"
-    assert stat.S_IMODE(os.stat(files[0]).st_mode) == 0o600
-    assert env["GENERATE_DB_CONNECTION_STRING"] == "value-of-connection_string"
-    assert "value-of-password" not in env.values()
-    assert sorted(value for value in env.values() if value != files[0]) == sorted(
-        "value-of-%s" % name for name in fields if name != "password")
+    assert sorted(name for name, field in fields.items() if field.get("secret")) == sorted(SECRET_INPUTS)
+    assert sorted(files) == sorted(SECRET_INPUTS)
+    for name, (env_name, file_env) in SECRET_INPUTS.items():
+        assert env[file_env] == files[name] and env_name not in env
+        assert os.path.dirname(files[name]) == os.path.join(str(tmp_path), "env")
+        with open(files[name], "rb") as handle:
+            assert handle.read() == ("value-of-%s" % name).encode("utf-8")
+        assert stat.S_IMODE(os.stat(files[name]).st_mode) == 0o600
+    assert sorted(value for value in env.values() if value not in files.values()) == sorted(
+        "value-of-%s" % name for name in fields if name not in SECRET_INPUTS)
 
 
-def test_credential_password_reaches_the_module_exactly_through_its_file(tmp_path):
-    password = " Aw;x}{pw} = é "
-    env, _files = inject({"server": "sql01.example.org", "password": password}, credential_folder(tmp_path))
+@pytest.mark.parametrize("inputs, option", [
+    ({"server": "sql01.example.org", "password": " Aw;x}{pw} = é "}, "password"),
+    ({"connection_string": "DRIVER={PostgreSQL Unicode};SERVER=db;UID=u;PWD={ Aw;x}}{pw}} = é };"},
+     "connection_string"),
+], ids=["password", "connection string"])
+def test_credential_secret_reaches_the_module_exactly_through_its_file(tmp_path, inputs, option):
+    env, _files = inject(inputs, credential_folder(tmp_path))
     options = module_database.resolve_connection(dict((name, None) for name in module_database.connection_argument_spec()),
                                                  environ=env)
 
-    assert options["password"] == password
+    assert options[option] == inputs[option]
 
 
 def test_credential_inputs_left_empty_reach_the_module_as_unset(tmp_path):
@@ -488,10 +528,11 @@ def test_credential_inputs_left_empty_reach_the_module_as_unset(tmp_path):
     options = module_database.resolve_connection(dict((name, None) for name in module_database.connection_argument_spec()),
                                                  environ=env)
 
-    assert env["GENERATE_DB_PORT"] == "" and env["GENERATE_DB_CONNECTION_STRING"] == ""
-    assert env[module_database.PASSWORD_FILE_ENV] == ""
-    assert (options["server"], options["port"], options["database"], options["driver"], options["password"]) == (
-        "sql01.example.org", None, "generate", "ODBC Driver 18 for SQL Server", None)
+    assert env["GENERATE_DB_PORT"] == ""
+    assert [env[file_env] for _env, file_env in SECRET_INPUTS.values()] == ["", ""]
+    assert (options["server"], options["port"], options["database"], options["driver"], options["password"],
+            options["connection_string"]) == (
+        "sql01.example.org", None, "generate", "ODBC Driver 18 for SQL Server", None, None)
 
 
 def test_status_template_is_read_only_with_fact_cache_and_alerts_on_failure():

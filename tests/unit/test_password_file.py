@@ -1,7 +1,8 @@
-"""The password from a file: GENERATE_DB_PASSWORD_FILE, as an AWX file injector hands it over."""
+"""Secrets from files: GENERATE_DB_PASSWORD_FILE and GENERATE_DB_CONNECTION_STRING_FILE, as AWX file injectors hand them over."""
 
 from __future__ import annotations
 
+import collections
 import os
 
 import pytest
@@ -11,6 +12,24 @@ from ansible_collections.ceds.generate.plugins.module_utils import database
 PASSWORD_ENV = dict(database.DISCRETE_OPTIONS)["password"]
 FILE_ENV = database.PASSWORD_FILE_ENV
 SECRET = "Fi;le {pw}} = x"
+CONNECTION_STRING = "DRIVER={PostgreSQL Unicode};SERVER=db;DATABASE=generate;UID=u;PWD=%s;" % (
+    database.escape_value(SECRET))
+
+# One secret that may come from a file: its variable, the file's variable, the option it fills, a value of it,
+# and options of the other kind, given which the file is never read.
+Kind = collections.namedtuple("Kind", "env file_env option value other")
+KINDS = {
+    "password": Kind(PASSWORD_ENV, FILE_ENV, "password", SECRET, {"connection_string": CONNECTION_STRING}),
+    "connection string": Kind(database.CONNECTION_STRING_ENV, database.CONNECTION_STRING_FILE_ENV,
+                              "connection_string", CONNECTION_STRING, {"server": "sql01"}),
+}
+# GENERATE_DB_SERVER is set throughout: the connection string's variables win over it, as over every discrete one.
+BASE = {"GENERATE_DB_SERVER": "sql01"}
+
+
+@pytest.fixture(params=sorted(KINDS))
+def kind(request):
+    return KINDS[request.param]
 
 
 def resolve(environ, **given):
@@ -20,8 +39,8 @@ def resolve(environ, **given):
     return database.resolve_connection(params, environ)
 
 
-def password_file(tmp_path, content):
-    path = tmp_path / "password"
+def secret_file(tmp_path, content, name="secret"):
+    path = tmp_path / name
     path.write_bytes(content.encode("utf-8"))
     return str(path)
 
@@ -36,83 +55,101 @@ def refusal(environ, **given):
 
 
 @pytest.mark.parametrize("ending", ["", "\n", "\r\n"])
-def test_the_file_gives_the_password_without_one_trailing_newline(tmp_path, ending):
-    options = resolve({"GENERATE_DB_SERVER": "sql01", FILE_ENV: password_file(tmp_path, SECRET + ending)})
+def test_the_file_gives_the_value_without_one_trailing_newline(tmp_path, kind, ending):
+    options = resolve(dict(BASE, **{kind.file_env: secret_file(tmp_path, kind.value + ending)}))
 
-    assert options["password"] == SECRET
-    assert "PWD=" + database.escape_value(SECRET) + ";" in database.build_connection_string(options)
+    assert options[kind.option] == kind.value
+    assert SECRET in database.secrets_of(options)
 
 
-def test_only_one_trailing_newline_is_removed(tmp_path):
-    options = resolve({"GENERATE_DB_SERVER": "sql01", FILE_ENV: password_file(tmp_path, " pw \n\n")})
+def test_only_one_trailing_newline_is_removed(tmp_path, kind):
+    options = resolve(dict(BASE, **{kind.file_env: secret_file(tmp_path, kind.value + "\n\n")}))
 
-    assert options["password"] == " pw \n"
+    assert options[kind.option] == kind.value + "\n"
 
 
 @pytest.mark.parametrize("password", ["  spaces around  ", "{in braces}", "semi;colon;pw", "x;PWD=other;UID=sa",
                                       "two }} closing", "\ttab and nön-ÄSCII 密码"])
 def test_the_password_is_kept_exactly(tmp_path, password):
-    options = resolve({"GENERATE_DB_SERVER": "sql01", FILE_ENV: password_file(tmp_path, password + "\n")})
+    options = resolve(dict(BASE, **{FILE_ENV: secret_file(tmp_path, password + "\n")}))
 
     assert options["password"] == password
     assert database.parse_connection_string(database.build_connection_string(options))["pwd"] == password
 
 
-def test_the_password_option_wins_over_the_file_and_over_both_variables(tmp_path):
-    environ = {"GENERATE_DB_SERVER": "sql01", PASSWORD_ENV: "from-env", FILE_ENV: password_file(tmp_path, SECRET)}
+def test_the_option_wins_over_the_file_and_over_both_variables(tmp_path, kind):
+    environ = dict(BASE, **{kind.env: "from-env", kind.file_env: secret_file(tmp_path, kind.value)})
+    given = {kind.option: "DSN=given" if kind.option == "connection_string" else "given"}
 
-    assert resolve(environ, password="given")["password"] == "given"
-    assert resolve(dict(environ, **{FILE_ENV: str(tmp_path / "missing")}), password="given")["password"] == "given"
-
-
-def test_both_variables_set_is_refused(tmp_path):
-    message = refusal({"GENERATE_DB_SERVER": "sql01", PASSWORD_ENV: SECRET,
-                       FILE_ENV: password_file(tmp_path, SECRET)})
-
-    assert PASSWORD_ENV in message and FILE_ENV in message and "only one" in message
-    assert SECRET not in message
+    assert resolve(environ, **given)[kind.option] == given[kind.option]
+    assert resolve(dict(environ, **{kind.file_env: str(tmp_path / "missing")}), **given)[kind.option] == (
+        given[kind.option])
 
 
-def test_an_empty_variable_counts_as_unset(tmp_path):
-    path = password_file(tmp_path, SECRET)
+def test_both_variables_set_is_refused(tmp_path, kind):
+    message = refusal(dict(BASE, **{kind.env: kind.value, kind.file_env: secret_file(tmp_path, kind.value)}))
 
-    assert resolve({"GENERATE_DB_SERVER": "sql01", PASSWORD_ENV: "", FILE_ENV: path})["password"] == SECRET
-    assert resolve({"GENERATE_DB_SERVER": "sql01", PASSWORD_ENV: SECRET, FILE_ENV: ""})["password"] == SECRET
-    assert resolve({"GENERATE_DB_SERVER": "sql01", FILE_ENV: ""})["password"] is None
+    assert kind.env in message and kind.file_env in message and "only one" in message
+    assert SECRET not in message and "Fi;le" not in message
 
 
-@pytest.mark.parametrize("case", ["missing", "directory", "empty", "only a newline", "unreadable", "not UTF-8"])
-def test_a_file_that_gives_no_password_is_refused_naming_the_variable_and_the_path(tmp_path, case):
-    path = str(tmp_path / "password")
+def test_an_empty_variable_counts_as_unset(tmp_path, kind):
+    path = secret_file(tmp_path, kind.value)
+
+    assert resolve(dict(BASE, **{kind.env: "", kind.file_env: path}))[kind.option] == kind.value
+    assert resolve(dict(BASE, **{kind.env: kind.value, kind.file_env: ""}))[kind.option] == kind.value
+    assert resolve(dict(BASE, **{kind.file_env: ""}))[kind.option] is None
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "empty", "only a newline", "under a regular file",
+                                  "not UTF-8"])
+def test_a_file_that_gives_no_value_is_refused_naming_the_variable_and_the_path(tmp_path, kind, case):
+    path = str(tmp_path / "secret")
     if case == "directory":
         os.mkdir(path)
     elif case in ("empty", "only a newline"):
-        password_file(tmp_path, "" if case == "empty" else "\n")
-    elif case == "unreadable":
-        password_file(tmp_path, SECRET)
-        os.chmod(path, 0)
-        if os.access(path, os.R_OK):
-            pytest.skip("the tests run as a user who reads every file (root)")
+        secret_file(tmp_path, "" if case == "empty" else "\n")
+    elif case == "under a regular file":
+        # Unreadable even for root, who reads a file of mode 0: its parent is not a directory.
+        path = os.path.join(secret_file(tmp_path, kind.value, "file.txt"), "secret")
     elif case == "not UTF-8":
-        (tmp_path / "password").write_bytes(SECRET.encode("utf-8") + b"\xff")
+        (tmp_path / "secret").write_bytes(kind.value.encode("utf-8") + b"\xff")
 
-    message = refusal({"GENERATE_DB_SERVER": "sql01", FILE_ENV: path})
+    message = refusal(dict(BASE, **{kind.file_env: path}))
 
-    assert message.startswith(FILE_ENV + " names " + repr(path))
+    assert message.startswith(kind.file_env + " names " + repr(path))
     assert SECRET not in message and "Fi;le" not in message
     assert ": " in message.split(path, 1)[1], "the message must say what to do: " + message
+    if case == "under a regular file":
+        assert "cannot be read (Not a directory): point it at a readable file" in message
 
 
-def test_the_file_is_not_read_when_a_connection_string_is_used(tmp_path):
-    text = "DRIVER={PostgreSQL Unicode};SERVER=db;DATABASE=generate;UID=u;PWD=pw;"
+def test_the_file_is_not_read_when_options_of_the_other_kind_are_given(tmp_path, kind):
     missing = str(tmp_path / "missing")
 
-    assert resolve({FILE_ENV: missing}, connection_string=text)["password"] is None
-    assert resolve({FILE_ENV: missing, database.CONNECTION_STRING_ENV: text})["connection_string"] == text
+    assert resolve({kind.file_env: missing}, **kind.other)[kind.option] is None
 
 
-def test_the_password_from_the_file_is_a_secret_kept_out_of_messages(tmp_path):
-    options = resolve({"GENERATE_DB_SERVER": "sql01", FILE_ENV: password_file(tmp_path, SECRET)})
+def test_the_password_file_is_not_read_when_a_connection_string_variable_is_set(tmp_path):
+    missing = str(tmp_path / "missing")
+    path = secret_file(tmp_path, CONNECTION_STRING)
+
+    assert resolve({FILE_ENV: missing, database.CONNECTION_STRING_ENV: CONNECTION_STRING})["connection_string"] == (
+        CONNECTION_STRING)
+    assert resolve({FILE_ENV: missing, database.CONNECTION_STRING_FILE_ENV: path})["connection_string"] == (
+        CONNECTION_STRING)
+
+
+def test_the_connection_string_file_wins_over_the_separate_variables_as_its_variable_does(tmp_path):
+    options = resolve(dict(BASE, **{PASSWORD_ENV: "separate", database.CONNECTION_STRING_FILE_ENV:
+                                    secret_file(tmp_path, CONNECTION_STRING)}))
+
+    assert options["connection_string"] == CONNECTION_STRING
+    assert (options["server"], options["database"], options["password"]) == ("db", "generate", None)
+
+
+def test_the_value_from_the_file_is_a_secret_kept_out_of_messages(tmp_path, kind):
+    options = resolve(dict(BASE, **{kind.file_env: secret_file(tmp_path, kind.value)}))
 
     assert SECRET in database.secrets_of(options)
     assert SECRET not in database.scrub("login failed for PWD=%s" % database.escape_value(SECRET),
