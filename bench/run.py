@@ -950,10 +950,10 @@ def earlier_markdown(report):
         "| figure | before | now |",
         "|---|---|---|",
     ]
+    sizes = (EARLIER["fleet_size"], EARLIER["growth_base"])
     for key, title in (("per_task", "1. status task / ping"), ("versus_tool", "2. reset / postgresql_query"),
-                       ("fleet", "3. migration_status.yml / ping, %d environments" % EARLIER["fleet_size"]),
-                       ("growth", "3. per-environment time, %d vs %d environments" % (EARLIER["fleet_size"],
-                                                                                     EARLIER["growth_base"])),
+                       ("fleet", "3. migration_status.yml / ping, %d environments" % sizes[0]),
+                       ("growth", "3. per-environment time, %d vs %d environments" % sizes),
                        ("tasks", "3. host tasks per environment")):
         if key in now:
             before, after = EARLIER[key], now[key]
