@@ -1097,7 +1097,8 @@ def main():
 
     load_before = os.getloadavg()
     workdir = tempfile.mkdtemp(prefix="ceds-bench-")
-    cluster = PostgresCluster()
+    # Every environment's stand-in web app keeps a pooled connection, beside the module's own.
+    cluster = PostgresCluster(max_connections=800)
     fleet = None
     report = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
               "forks": options.forks, "fleet_runs": options.fleet_runs, "versions": versions()}

@@ -39,8 +39,9 @@ def free_port():
 class PostgresCluster:
     """A PostgreSQL server started with initdb and pg_ctl in a temporary folder."""
 
-    def __init__(self, port=None):
+    def __init__(self, port=None, max_connections=200):
         self.port = port or free_port()
+        self.max_connections = max_connections
         self.host = "127.0.0.1"
         self.user = SUPERUSER
         self.password = SUPERUSER_PASSWORD
@@ -73,14 +74,17 @@ class PostgresCluster:
             "initdb", "-D", self.data_dir, "-U", self.user, "--pwfile", pwfile,
             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync",
         )
+        self._start_server()
+        return self
+
+    def _start_server(self):
         options = (
             f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.folder} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c max_connections=200 -c shared_buffers=64MB"
+            f"-c max_connections={self.max_connections} -c shared_buffers=64MB"
         )
         self._run("pg_ctl", "-D", self.data_dir, "-o", options, "-l", os.path.join(self.folder, "server.log"),
                   "-w", "-t", "60", "start")
-        return self
 
     def stop(self, mode="fast"):
         """Stop the server, keeping its files."""
@@ -89,12 +93,7 @@ class PostgresCluster:
 
     def restart(self):
         """Start a stopped server again with the same settings."""
-        options = (
-            f"-c listen_addresses=127.0.0.1 -c port={self.port} -k {self.folder} "
-            "-c fsync=off -c max_connections=200"
-        )
-        self._run("pg_ctl", "-D", self.data_dir, "-o", options, "-l", os.path.join(self.folder, "server.log"),
-                  "-w", "-t", "60", "start")
+        self._start_server()
 
     def destroy(self):
         """Stop the server and remove its folder."""
