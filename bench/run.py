@@ -969,11 +969,11 @@ def earlier_markdown(report):
         "- `app_status` shares one TLS context per process, built when Ansible loads the plugin before it forks "
         "its workers; `open_url` built one for every request, loading the CA bundle (about 22 ms of CPU) even for "
         "an http URL.",
-        "- The playbooks run one `data_migrations` task per environment, which also fails the environment when "
-        "failed steps are left (`failed_when`), and one report-page check in `app_status` "
-        "(`database_report_status`, `after_reset`) instead of a separate reset, `fail` and `assert`; the summary "
-        "rows are built once in the summary play (`ceds.generate.summary_rows`) instead of by a `set_fact` per "
-        "environment; and the stop-before-prod check reads the other hosts' variables only when it is on.",
+        "- The playbooks run one `data_migrations` task per environment (`state: reset` or `status`) instead of "
+        "a status and a reset task, and check the report pages in one `app_status` task (`database_report_status`, "
+        "`after_reset`) instead of a second probe and an `assert`; the summary rows are built once in the summary "
+        "play (`ceds.generate.summary_rows`) instead of by a `set_fact` per environment; and the stop-before-prod "
+        "check reads the other hosts' variables only when it is on.",
         "- The benchmark's stand-in web app pools its database connections, as Generate's ADO.NET pool does, "
         "instead of logging in to PostgreSQL for every request.",
     ])
