@@ -56,24 +56,24 @@ def test_ten_concurrent_resets_change_the_steps_exactly_once(postgres, pg_db, ru
     figures.record("seconds for 10 concurrent runs", elapsed, test)
 
 
-def _generate_changes_step(lock, database, step_id, status_id):
-    """What Generate does while the module waits on the step: set its status (and trigger date) and commit."""
-    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    lock.cursor().execute(
-        'UPDATE %s SET "DataMigrationStatusId" = ?, "LastTriggerDate" = ? WHERE "DataMigrationId" = ?'
-        % database.table("DataMigrations"), status_id, now, step_id)
-    lock.commit()
+def _reset_while_generate_changes_step(postgres, database, run_module, step_id, status_id):
+    """Run a reset that reads the steps, then waits on the step's row lock; meanwhile Generate sets the
+    step's status (and trigger date) and commits. Return the reset's result."""
+    with row_lock(database, step_id=step_id) as lock:
+        running = in_background(run_module, database.module_args(state="reset"))
+        blocked_module_pids(postgres, database.name)
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        lock.cursor().execute(
+            'UPDATE %s SET "DataMigrationStatusId" = ?, "LastTriggerDate" = ? WHERE "DataMigrationId" = ?'
+            % database.table("DataMigrations"), status_id, now, step_id)
+        lock.commit()
+        return running.result(timeout=120).result
 
 
 def test_step_that_became_processing_is_never_overwritten(postgres, pg_db, run_module, request):
     pg_db.seed([("ods", "error", 7200), ("rds", "error", 7200), ("report", "success", 7200)])
-    with row_lock(pg_db, step_id=2) as lock:
-        running = in_background(run_module, pg_db.module_args(state="reset"))
-        blocked_module_pids(postgres, pg_db.name)
-        # Generate starts an rds run after the module read rds as error, before its write.
-        _generate_changes_step(lock, pg_db, step_id=2, status_id=PROCESSING)
-        run = running.result(timeout=120)
-    result = run.result
+    # Generate starts an rds run after the module read rds as error, before its write.
+    result = _reset_while_generate_changes_step(postgres, pg_db, run_module, step_id=2, status_id=PROCESSING)
     assert result["changed"] is False
     assert result["deferred"] is True
     assert any(warning.startswith("reset deferred: rds is processing since") for warning in result["warnings"])
@@ -87,12 +87,7 @@ def test_step_that_became_processing_is_never_overwritten(postgres, pg_db, run_m
 
 def test_step_fixed_by_generate_meanwhile_is_left_to_it_and_the_rest_is_reset(postgres, pg_db, run_module, request):
     pg_db.seed([("ods", "error", 7200), ("rds", "error", 7200), ("report", "pending", 7100)])
-    with row_lock(pg_db, step_id=2) as lock:
-        running = in_background(run_module, pg_db.module_args(state="reset"))
-        blocked_module_pids(postgres, pg_db.name)
-        _generate_changes_step(lock, pg_db, step_id=2, status_id=SUCCESS)
-        run = running.result(timeout=120)
-    result = run.result
+    result = _reset_while_generate_changes_step(postgres, pg_db, run_module, step_id=2, status_id=SUCCESS)
     assert result["changed"] is True
     assert reads(result) == 2
     assert result["reset_steps"] == [
