@@ -58,11 +58,11 @@ class DatabaseError(Exception):
         self.sqlstate = sqlstate
 
 
-class MissingTable(DatabaseError):
-    """A statement named a table that does not exist; ``driver_text`` is the driver's words."""
+class TableRefused(DatabaseError):
+    """A statement named a table that cannot be used; ``driver_text`` is the driver's words."""
 
-    def __init__(self, message, driver_text):
-        super(MissingTable, self).__init__(message, "42S02")
+    def __init__(self, message, driver_text, sqlstate=None):
+        super(TableRefused, self).__init__(message, sqlstate)
         self.driver_text = driver_text
 
     def names(self, table):
@@ -75,6 +75,20 @@ class MissingTable(DatabaseError):
             if self.names(table):
                 return table
         return candidates[0]
+
+
+class MissingTable(TableRefused):
+    """A statement named a table that does not exist."""
+
+    def __init__(self, message, driver_text):
+        super(MissingTable, self).__init__(message, driver_text, "42S02")
+
+
+class AccessDenied(TableRefused):
+    """The login may not read or write an object the statement names."""
+
+    def __init__(self, message, driver_text):
+        super(AccessDenied, self).__init__(message, driver_text, "42501")
 
 
 def connection_argument_spec():
@@ -407,7 +421,7 @@ def describe_error(exc, action, options):
                     "or raise connect_timeout" % (where, limit))
         return ("%s on %s timed out after %s s: a lock or a long statement held it up; "
                 "retry later or raise query_timeout" % (action, where, limit))
-    if sqlstate == "42501" or "permission" in lowered or "denied" in lowered:
+    if is_access_denied(exc):
         return ("%s on %s was refused: %s. Grant the login the rights in docs/least-privilege.md "
                 "of the ceds.generate collection" % (action, where, text))
     if sqlstate == "25006" or "read-only" in lowered:
@@ -433,12 +447,21 @@ def is_missing_table(exc):
         "does not exist" in lowered and "relation" in lowered)
 
 
+def is_access_denied(exc):
+    """True when a driver error says the login lacks a permission."""
+    sqlstate, text = _driver_text(exc)
+    lowered = text.lower()
+    return sqlstate == "42501" or "permission" in lowered or "denied" in lowered
+
+
 def translate(exc, action, options):
     """A DatabaseError (or MissingTable) with a clean one-line message for a pyodbc error."""
     message = scrub(describe_error(exc, action, options), secrets_of(options))
     sqlstate, text = _driver_text(exc)
     if is_missing_table(exc):
         return MissingTable(message, scrub(text, secrets_of(options)))
+    if is_access_denied(exc):
+        return AccessDenied(message, scrub(text, secrets_of(options)))
     return DatabaseError(message, sqlstate)
 
 

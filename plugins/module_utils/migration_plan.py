@@ -14,14 +14,53 @@ __metaclass__ = type
 
 import copy
 import datetime
+import json
+import re
 
 STATUS_CODES = ("initial", "pending", "processing", "error", "success")
 RESETTABLE = ("error", "pending", "processing")
+ACTIVE = ("pending", "processing")
 TARGET = "success"
 
 STATE_OK = "ok"
 STATE_RUNNING = "running"
 STATE_FAILED = "failed"
+
+# Generate's command timeout for App.Migrate_Data (AppRepository.ExecuteSqlBasedMigration):
+# 30000 s up to 13.1, 300000 s from 13.2 on.
+STUCK_AFTER_BEFORE_13_2 = 30000
+STUCK_AFTER_FROM_13_2 = 300000
+VERSION_WITH_LONGER_TIMEOUT = (13, 2)
+# Hangfire's ServerTimeout: a server silent this long is dead.
+HANGFIRE_SERVER_TIMEOUT = 300
+
+EVIDENCE_HANGFIRE = "hangfire"
+EVIDENCE_AGE = "age"
+
+JOB_RUNNING = "running"
+JOB_QUEUED = "queued"
+JOB_ORPHANED = "orphaned"
+QUEUED_JOB_STATES = ("Enqueued", "Scheduled", "Awaiting")
+PROCESSING_JOB_STATE = "Processing"
+# Generate's migration jobs and the migration type each belongs to; None: the type code is the
+# job's first argument (generate.infrastructure/Helpers/HangfireHelper.cs).
+MIGRATION_JOB_TYPES = {
+    "ExecuteSqlBasedMigration": None,
+    "CompleteMigration": None,
+    "ExecuteReportMigrationByYearLevelAndCategorySet": "report",
+    "MarkReportAsComplete": "report",
+    "Migrate_FactStudentCounts": "rds",
+}
+
+# What the report pages say, in the order they check (generate.web report.component.ts).
+METADATA_PROCESSING_REASON = ("Metadata is currently being processed. Allow the metadata process to finish "
+                              "before viewing reports.")
+METADATA_FAILED_REASON = ("Metadata process failed. Please successfully migrate the metadata before "
+                          "viewing reports.")
+MIGRATION_IN_PROGRESS_REASON = ("A migration is in progress. Allow the current migration to finish before "
+                                "viewing reports.")
+MIGRATION_NOT_RUN_REASON = "The migration must be run prior to viewing reports."
+NO_REPORT_STEP_REASON = "DataMigrations has no report row, so the report pages cannot read a status."
 
 
 class PlanError(Exception):
@@ -104,54 +143,234 @@ class Step:
         return self.type_code or "type-%s" % self.type_id
 
 
-class StepView:
-    """A step as the plan sees it: its status code, age, and whether it is stuck or running."""
+def version_of(text):
+    """Generate's DatabaseVersion text (``13.1``, ``13.2.0``) as a (major, minor) tuple, or None."""
+    match = re.match(r"\s*(\d+)(?:\.(\d+))?", text or "")
+    return (int(match.group(1)), int(match.group(2) or 0)) if match else None
 
-    def __init__(self, step, status_code, age_seconds, stuck, running, queued):
+
+def default_stuck_after(database_version):
+    """Generate's own command timeout for a migration on this version; the longer one when unknown."""
+    version = version_of(database_version)
+    if version is not None and version < VERSION_WITH_LONGER_TIMEOUT:
+        return STUCK_AFTER_BEFORE_13_2
+    return STUCK_AFTER_FROM_13_2
+
+
+def _json(text):
+    if not isinstance(text, str):
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def job_arguments(invocation, arguments_text):
+    """A job's arguments, decoded: from the Arguments column, else from InvocationData (both layouts).
+
+    Hangfire stores each argument JSON-encoded inside a JSON array (``["\\"report\\"",null]``).
+    """
+    values = _json(arguments_text)
+    if not isinstance(values, list) or not values:
+        values = invocation.get("Arguments", invocation.get("a"))
+        if isinstance(values, str):
+            values = _json(values)
+    if not isinstance(values, list):
+        return []
+    decoded = []
+    for value in values:
+        inner = _json(value) if isinstance(value, str) else None
+        decoded.append(value if inner is None else inner)
+    return decoded
+
+
+class Server:
+    """A Hangfire server (a running background app) and its last heartbeat."""
+
+    def __init__(self, server_id, last_heartbeat):
+        self.id = server_id
+        self.last_heartbeat = to_utc(last_heartbeat)
+
+
+class Job:
+    """One of Generate's unfinished migration jobs, as Hangfire stores it."""
+
+    def __init__(self, job_id, method, type_code, state, since, server_id):
+        self.id = job_id
+        self.method = method
+        self.type_code = type_code
+        self.state = state
+        self.since = to_utc(since)
+        self.server_id = server_id
+
+    @classmethod
+    def parse(cls, job_id, state, invocation_data, arguments, since, state_data):
+        """The job from Hangfire's columns, or None when it is not one of Generate's migration jobs.
+
+        Reads InvocationData with the long keys (Type, Method, Arguments) that Generate's
+        compatibility level writes, and the short ones (t, m, a) of level 170.
+        """
+        invocation = _json(invocation_data)
+        if not isinstance(invocation, dict):
+            return None
+        method = invocation.get("Method", invocation.get("m"))
+        if method not in MIGRATION_JOB_TYPES:
+            return None
+        type_code = MIGRATION_JOB_TYPES[method]
+        if type_code is None:
+            arguments = job_arguments(invocation, arguments)
+            type_code = "%s" % arguments[0] if arguments and arguments[0] is not None else None
+        data = _json(state_data)
+        server_id = data.get("ServerId") if isinstance(data, dict) and state == PROCESSING_JOB_STATE else None
+        number = "%s" % job_id
+        return cls(int(number) if number.isdigit() else number, method, type_code, state, since, server_id)
+
+
+class Hangfire:
+    """What Hangfire's tables hold: its servers and Generate's unfinished migration jobs."""
+
+    def __init__(self, servers, jobs):
+        self.servers = servers
+        self.jobs = jobs
+
+
+class JobView:
+    """A job as the plan sees it: running, queued or orphaned, and hung when running too long."""
+
+    def __init__(self, job, status, age_seconds, hung):
+        self.job = job
+        self.status = status
+        self.age_seconds = age_seconds
+        self.hung = hung
+
+    def belongs_to(self, step):
+        """Whether the job runs the step's migration type (codes compared without regard to case)."""
+        return (self.job.type_code or "").lower() == (step.type_code or "").lower() and step.type_code is not None
+
+    def describe(self):
+        """The job in a few words: id, method, type, state and since when."""
+        return "job %s %s (%s) is %s (%s) since %s" % (
+            self.job.id, self.job.method, self.job.type_code or "unknown type", self.status, self.job.state,
+            iso_utc(self.job.since) or "an unknown time")
+
+
+def age_of(date, now):
+    """Whole seconds from ``date`` to ``now``, or None."""
+    return None if date is None else int((now - date).total_seconds())
+
+
+def live_servers(hangfire, now, server_timeout):
+    """Ids of the servers that beat within ``server_timeout`` (a heartbeat in the future counts as alive)."""
+    return set(server.id for server in hangfire.servers
+               if server.last_heartbeat is not None and age_of(server.last_heartbeat, now) <= server_timeout)
+
+
+def classify_jobs(hangfire, now, server_timeout, stuck_after):
+    """Each job as running (Processing on a live server), queued or orphaned, as Hangfire will treat it.
+
+    A Processing job on a dead server is handed out again by Hangfire as soon as a live
+    server exists (queued); with no live server it waits for one (orphaned).
+    """
+    alive = live_servers(hangfire, now, server_timeout)
+    views = []
+    for job in hangfire.jobs:
+        if job.state != PROCESSING_JOB_STATE:
+            status = JOB_QUEUED
+        elif job.server_id in alive:
+            status = JOB_RUNNING
+        else:
+            status = JOB_QUEUED if alive else JOB_ORPHANED
+        age = age_of(job.since, now)
+        hung = status == JOB_RUNNING and stuck_after > 0 and age is not None and age > stuck_after
+        views.append(JobView(job, status, age, hung))
+    return views
+
+
+class StepView:
+    """A step as the plan sees it: its status code, age, and whether it is stuck, running, queued or hung."""
+
+    def __init__(self, step, status_code, age_seconds, stuck, running, queued, hung=False):
         self.step = step
         self.status_code = status_code
         self.age_seconds = age_seconds
         self.stuck = stuck
         self.running = running
         self.queued = queued
+        self.hung = hung
 
     @property
     def failed(self):
         """A step is failed when its status is error, or when it is stuck."""
         return self.status_code == "error" or self.stuck
 
+    @property
+    def never_succeeded(self):
+        """No run of the step ever finished: Generate writes LastDurationInSeconds only on success."""
+        return self.step.last_duration_seconds is None
+
 
 class Plan:
     """The outcome of planning: the state, the steps to reset, and why nothing happens when it does not."""
 
-    def __init__(self, views, status_ids, resets, deferred_by, warnings):
+    def __init__(self, views, status_ids, resets, blockers, warnings, evidence, stuck_after, hangfire=None,
+                 jobs=(), alive=()):
         self.views = views
         self.status_ids = status_ids
         self.resets = resets
-        self.deferred_by = deferred_by
+        self.blockers = blockers
         self.warnings = warnings
+        self.evidence = evidence
+        self.stuck_after = stuck_after
+        self.hangfire = hangfire
+        self.jobs = list(jobs)
+        self.alive = set(alive)
+        self.server_timeout = HANGFIRE_SERVER_TIMEOUT
+
+    def _labels(self, keep):
+        return [view.step.label for view in self.views if keep(view)]
 
     @property
     def failed_steps(self):
         """Type codes of the failed (error or stuck) steps."""
-        return [view.step.label for view in self.views if view.failed]
+        return self._labels(lambda view: view.failed)
 
     @property
     def stuck_steps(self):
-        """Type codes of the steps that are pending or processing past stuck_after."""
-        return [view.step.label for view in self.views if view.stuck]
+        """Type codes of the steps that are pending or processing with nothing left to finish them."""
+        return self._labels(lambda view: view.stuck)
 
     @property
     def running_steps(self):
-        """Type codes of the steps that are processing within stuck_after."""
-        return [view.step.label for view in self.views if view.running]
+        """Type codes of the steps whose migration is running."""
+        return self._labels(lambda view: view.running)
+
+    @property
+    def queued_steps(self):
+        """Type codes of the steps whose migration waits to run."""
+        return self._labels(lambda view: view.queued)
+
+    @property
+    def hung_steps(self):
+        """Type codes of the steps whose job runs longer than stuck_after."""
+        return self._labels(lambda view: view.hung)
+
+    @property
+    def orphaned_jobs(self):
+        """Ids of the jobs that will re-run when a background app starts."""
+        return [job.job.id for job in self.jobs if job.status == JOB_ORPHANED]
+
+    @property
+    def active_jobs(self):
+        """The jobs running or queued: while there is one, nothing is reset."""
+        return [job for job in self.jobs if job.status in (JOB_RUNNING, JOB_QUEUED)]
 
     @property
     def state(self):
-        """ok, running (a step is processing or freshly queued) or failed."""
+        """ok, running (a migration is running or queued) or failed."""
         if self.failed_steps:
             return STATE_FAILED
-        if any(view.running or view.queued for view in self.views):
+        if any(view.running or view.queued for view in self.views) or self.active_jobs:
             return STATE_RUNNING
         return STATE_OK
 
@@ -162,8 +381,8 @@ class Plan:
 
     @property
     def deferred(self):
-        """True when a reset is needed but a running step holds it back."""
-        return bool(self.deferred_by) and self.reset_needed
+        """True when a reset is needed but a running or queued migration holds it back."""
+        return bool(self.blockers) and self.reset_needed
 
     def reset_steps(self):
         """The changes a reset makes, as returned to the user."""
@@ -197,61 +416,131 @@ class Plan:
         if self.failed_steps:
             return "failed steps: %s" % ", ".join(self.failed_steps)
         if self.state == STATE_RUNNING:
+            running = self._labels(lambda view: view.running or view.queued)
             return "migration in progress: %s" % ", ".join(
-                view.step.label for view in self.views if view.running or view.queued
-            )
+                running or ["%s" % (job.job.type_code or job.job.method) for job in self.active_jobs])
         return "all migration steps are ok"
 
     def deferral_warning(self):
-        """The warning given when a running step holds a reset back."""
-        parts = []
-        for view in self.deferred_by:
-            since = iso_utc(view.step.last_trigger_date) or "an unknown time"
-            parts.append("%s is processing since %s" % (view.step.label, since))
-        return "reset deferred: %s" % "; ".join(parts)
+        """The warning given when a running or queued migration holds a reset back."""
+        return "reset deferred: %s" % "; ".join(self.blockers)
+
+    def reports_blocked_reason(self, metadata_status):
+        """What the report pages say instead of showing reports, by their own rule; None when they open."""
+        metadata = (metadata_status or "").strip().upper()
+        if metadata == "PROCESSING":
+            return METADATA_PROCESSING_REASON
+        if metadata == "FAILED":
+            return METADATA_FAILED_REASON
+        report = [view for view in self.views if (view.step.type_code or "").lower() == "report"]
+        if not report:
+            return NO_REPORT_STEP_REASON
+        if report[0].status_code == "processing":
+            return MIGRATION_IN_PROGRESS_REASON
+        if report[0].status_code != TARGET:
+            return MIGRATION_NOT_RUN_REASON
+        return None
 
 
-def plan(steps, status_ids, now, stuck_after, reset):
+def plan(steps, status_ids, now, stuck_after, reset, hangfire=None, server_timeout=HANGFIRE_SERVER_TIMEOUT):
     """Classify every step and decide what a reset changes.
 
     steps: list of Step, ordered by id.  status_ids: code -> id, from
     resolve_status_ids.  now: naive UTC datetime.  stuck_after: seconds after
-    its last trigger that a pending or processing step counts as stuck (0: never).
+    which a run counts as too long (0: never); see default_stuck_after.
     reset: True for state=reset, False for a read-only status check.
+    hangfire: Hangfire's servers and jobs when they could be read, else None.
+
+    With Hangfire, a step is running or queued when a job of its type is, and
+    a pending or processing step with no such job is stuck whatever its age;
+    any running or queued migration job holds a reset back.  Without it, the
+    age of LastTriggerDate against stuck_after decides.
     """
     codes_by_id = dict((status_id, code) for code, status_id in status_ids.items())
+    jobs = classify_jobs(hangfire, now, server_timeout, stuck_after) if hangfire is not None else []
     views = []
     warnings = []
     for step in steps:
         code = codes_by_id.get(step.status_id)
-        age = None
-        if step.last_trigger_date is not None:
-            age = int((now - step.last_trigger_date).total_seconds())
-            if age < 0:
-                warnings.append(
-                    "%s was last triggered at %s, in the future: check the database server's clock"
-                    % (step.label, iso_utc(step.last_trigger_date))
-                )
+        age = age_of(step.last_trigger_date, now)
+        if age is not None and age < 0:
+            warnings.append(
+                "%s was last triggered at %s, in the future: check the database server's clock"
+                % (step.label, iso_utc(step.last_trigger_date))
+            )
         if code is None:
             warnings.append(
                 "%s has status id %s, which is none of Generate's status codes: left untouched"
                 % (step.label, "NULL" if step.status_id is None else step.status_id)
             )
-        active = code in ("pending", "processing")
-        expired = stuck_after > 0 and (age is None or age > stuck_after)
-        stuck = active and expired
-        running = code == "processing" and not stuck
-        queued = code == "pending" and not stuck
-        views.append(StepView(step, code, age, stuck, running, queued))
+        active = code in ACTIVE
+        if hangfire is not None:
+            own = [job for job in jobs if job.belongs_to(step)]
+            running = any(job.status == JOB_RUNNING for job in own)
+            queued = not running and any(job.status == JOB_QUEUED for job in own)
+            views.append(StepView(step, code, age, active and not running and not queued, running, queued,
+                                  any(job.hung for job in own)))
+        else:
+            stuck = active and stuck_after > 0 and (age is None or age > stuck_after)
+            views.append(StepView(step, code, age, stuck, code == "processing" and not stuck,
+                                  code == "pending" and not stuck))
 
-    deferred_by = [view for view in views if view.running]
+    if hangfire is not None:
+        blockers = [job.describe() for job in jobs if job.status in (JOB_RUNNING, JOB_QUEUED)]
+    else:
+        blockers = ["%s is processing since %s" % (view.step.label, iso_utc(view.step.last_trigger_date)
+                                                  or "an unknown time")
+                    for view in views if view.running]
     resets = []
-    if reset and any(view.failed for view in views) and not deferred_by:
+    if reset and any(view.failed for view in views) and not blockers:
         resets = [view for view in views if view.status_code in RESETTABLE]
-    return Plan(views, status_ids, resets, deferred_by, warnings)
+    for job in jobs:
+        if job.status == JOB_ORPHANED:
+            warnings.append("%s on server %s, and no background server is alive: Hangfire will run it again "
+                            "when a background app starts" % (job.describe(), job.job.server_id or "unknown"))
+        if job.hung:
+            warnings.append("%s, %s s, longer than stuck_after (%s s): reported as hung, not reset; "
+                            "Generate's Cancel stops it" % (job.describe(), job.age_seconds, stuck_after))
+    for view in resets:
+        if view.never_succeeded:
+            warnings.append("%s never finished a run (LastDurationInSeconds is NULL): after the reset its "
+                            "pages open on data no run has finished" % view.step.label)
+    evidence = EVIDENCE_HANGFIRE if hangfire is not None else EVIDENCE_AGE
+    alive = live_servers(hangfire, now, server_timeout) if hangfire is not None else ()
+    result = Plan(views, status_ids, resets, blockers, warnings, evidence, stuck_after, hangfire, jobs, alive)
+    result.server_timeout = server_timeout
+    return result
 
 
-def after_reset(current_plan, now, stuck_after):
+def guard(current_plan, rows, hangfire, now, server_timeout=HANGFIRE_SERVER_TIMEOUT):
+    """Inside the writing transaction: why the planned reset must not be committed, or None.
+
+    rows: (step id, status id, trigger date) of every step, read after the plan's UPDATEs
+    (so the reset steps read as success).  hangfire: Hangfire's state read at the same
+    time (None when the plan had none).  Any step whose status or trigger date is not
+    what the plan wrote or read, or a migration job now running or queued, means Generate
+    acted since the read.
+    """
+    reset_ids = set(view.step.id for view in current_plan.resets)
+    expected = dict(
+        (view.step.id, (current_plan.status_ids[TARGET] if view.step.id in reset_ids else view.step.status_id,
+                        iso_utc(view.step.last_trigger_date)))
+        for view in current_plan.views)
+    found = dict((step_id, (status_id, iso_utc(to_utc(trigger)))) for step_id, status_id, trigger in rows)
+    labels = dict((view.step.id, view.step.label) for view in current_plan.views)
+    for step_id in sorted(set(expected) | set(found), key=lambda value: "%s" % value):
+        if expected.get(step_id) != found.get(step_id):
+            return "%s changed since it was read" % labels.get(step_id, "step %s" % step_id)
+    if current_plan.hangfire is not None:
+        if hangfire is None:
+            return "Hangfire's tables could no longer be read"
+        for job in classify_jobs(hangfire, now, server_timeout, current_plan.stuck_after):
+            if job.status in (JOB_RUNNING, JOB_QUEUED):
+                return job.describe()
+    return None
+
+
+def after_reset(current_plan, now):
     """The plan of the rows as a reset leaves them: every reset step at success (the plan's steps stay as read)."""
     reset_ids = set(view.step.id for view in current_plan.resets)
     steps = []
@@ -259,14 +548,18 @@ def after_reset(current_plan, now, stuck_after):
         step = copy.copy(view.step)
         if step.id in reset_ids:
             step.status_id = current_plan.status_ids[TARGET]
+            step.status_name = None
         steps.append(step)
-    return plan(steps, current_plan.status_ids, now, stuck_after, reset=False)
+    return plan(steps, current_plan.status_ids, now, current_plan.stuck_after, reset=False,
+                hangfire=current_plan.hangfire, server_timeout=current_plan.server_timeout)
 
 
 def step_facts(view):
     """One step as reported in the facts."""
     step = view.step
     status_name = step.status_name if view.status_code is not None else None
+    if status_name is None and view.status_code is not None:
+        status_name = view.status_code.capitalize()
     return {
         "id": step.id,
         "type_id": step.type_id,
@@ -280,27 +573,67 @@ def step_facts(view):
         "age_seconds": view.age_seconds,
         "user_name": step.user_name,
         "stuck": view.stuck,
+        "never_succeeded": view.never_succeeded,
     }
 
 
-def facts(current_plan, last_errors, database_version, metadata_status, checked_at):
-    """The ``generate_migrations`` fact: the state of every step and why it failed."""
+def hangfire_facts(current_plan, unavailable_reason=None):
+    """What Hangfire showed: whether it was read, its servers and Generate's unfinished migration jobs."""
+    hangfire = current_plan.hangfire
+    if hangfire is None:
+        return {"available": False, "reason": unavailable_reason, "servers": [], "jobs": []}
+    return {
+        "available": True,
+        "reason": None,
+        "servers": [{"id": server.id, "last_heartbeat": iso_utc(server.last_heartbeat),
+                     "alive": server.id in current_plan.alive} for server in hangfire.servers],
+        "jobs": [{"id": job.job.id, "method": job.job.method, "type_code": job.job.type_code,
+                  "state": job.job.state, "since": iso_utc(job.job.since), "server_id": job.job.server_id,
+                  "status": job.status, "hung": job.hung} for job in current_plan.jobs],
+    }
+
+
+def facts(current_plan, last_errors, database_version, metadata_status, checked_at, locked_reports=None,
+          hangfire_unavailable=None):
+    """The ``generate_migrations`` fact: the state of every step, the evidence, and why it failed."""
+    reason = current_plan.reports_blocked_reason(metadata_status)
     return {
         "state": current_plan.state,
         "reset_needed": current_plan.reset_needed,
+        "evidence": current_plan.evidence,
+        "stuck_after": current_plan.stuck_after,
         "steps": [step_facts(view) for view in current_plan.views],
         "failed_steps": current_plan.failed_steps,
         "running_steps": current_plan.running_steps,
+        "queued_steps": current_plan.queued_steps,
+        "hung_steps": current_plan.hung_steps,
+        "orphaned_jobs": current_plan.orphaned_jobs,
+        "hangfire": hangfire_facts(current_plan, hangfire_unavailable),
         "last_errors": last_errors,
         "database_version": database_version,
         "metadata_status": metadata_status,
+        "reports_blocked": reason is not None,
+        "reports_blocked_reason": reason,
+        "locked_reports": locked_reports,
         "checked_at": iso_utc(checked_at),
     }
 
 
-def history_window(current_plan):
-    """The failed steps whose history is worth reading, with the date their last run started."""
-    return [(view.step.type_id, view.step.last_trigger_date) for view in current_plan.views if view.failed]
+def history_window(steps, status_ids):
+    """The steps whose history a plan may report (error, pending or processing), with their last trigger date.
+
+    Read before planning, in the same SELECT as Hangfire's state; only the
+    failed steps' lines are reported (``failed_history``).
+    """
+    candidates = set(status_ids[code] for code in RESETTABLE)
+    return [(step.type_id, step.last_trigger_date) for step in steps if step.status_id in candidates]
+
+
+def failed_history(current_plan, rows, lines):
+    """The newest history lines of the plan's failed steps, from the rows the evidence read returned."""
+    failed = [(view.step.type_id, None) for view in current_plan.views if view.failed]
+    labels = dict((view.step.type_id, view.step.label) for view in current_plan.views)
+    return select_history(rows, failed, lines, labels)
 
 
 def select_history(rows, window, lines, labels):

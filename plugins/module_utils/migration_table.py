@@ -18,7 +18,9 @@ from ansible_collections.ceds.generate.plugins.module_utils import migration_pla
 from ansible_collections.ceds.generate.plugins.module_utils.database import (
     ConnectionOptionsError,
     DatabaseError,
+    AccessDenied,
     MissingTable,
+    TableRefused,
     connect,
     connection_argument_spec,
     pyodbc,
@@ -34,6 +36,10 @@ MAX_STEPS = 1000
 MAX_STUCK_AFTER = 30 * 24 * 3600
 MAX_HISTORY_LINES = 100
 MAX_AUDIT_NOTE = 500
+MAX_EVIDENCE_ROWS = 5000
+MIN_SERVER_TIMEOUT = 30
+MAX_SERVER_TIMEOUT = 24 * 3600
+HANGFIRE_CHOICES = ("auto", "required", "ignore")
 
 
 class RunFailed(Exception):
@@ -45,7 +51,10 @@ def argument_spec():
     spec = connection_argument_spec()
     spec.update(
         state=dict(type="str", default="status", choices=["status", "reset"]),
-        stuck_after=dict(type="int", default=30000),
+        stuck_after=dict(type="int"),
+        hangfire=dict(type="str", default="auto", choices=list(HANGFIRE_CHOICES)),
+        hangfire_schema=dict(type="str", default="HangFire"),
+        server_timeout=dict(type="int", default=migration_plan.HANGFIRE_SERVER_TIMEOUT),
         history_lines=dict(type="int", default=5),
         audit=dict(type="bool", default=True),
         audit_note=dict(type="str"),
@@ -63,11 +72,22 @@ def check_options(params, environ=None):
         raise ConnectionOptionsError(
             "schema %r is not a plain identifier: use letters, digits and underscores only "
             "(Generate's schema is App)" % (params.get("schema"),))
+    if not statements.is_valid_schema(params.get("hangfire_schema")):
+        raise ConnectionOptionsError(
+            "hangfire_schema %r is not a plain identifier: use letters, digits and underscores only "
+            "(Hangfire's schema is HangFire)" % (params.get("hangfire_schema"),))
     stuck_after = params.get("stuck_after")
     if stuck_after is not None and not 0 <= stuck_after <= MAX_STUCK_AFTER:
         raise ConnectionOptionsError(
             "stuck_after must be between 0 (no stuck detection) and %d seconds, got %d: "
-            "Generate's own limit is 30000" % (MAX_STUCK_AFTER, stuck_after))
+            "Generate's own limit is %d (%d before 13.2)" % (
+                MAX_STUCK_AFTER, stuck_after, migration_plan.STUCK_AFTER_FROM_13_2,
+                migration_plan.STUCK_AFTER_BEFORE_13_2))
+    timeout = params.get("server_timeout")
+    if timeout is not None and not MIN_SERVER_TIMEOUT <= timeout <= MAX_SERVER_TIMEOUT:
+        raise ConnectionOptionsError(
+            "server_timeout must be between %d and %d seconds, got %d: Hangfire's own is %d" % (
+                MIN_SERVER_TIMEOUT, MAX_SERVER_TIMEOUT, timeout, migration_plan.HANGFIRE_SERVER_TIMEOUT))
     lines = params.get("history_lines")
     if lines is not None and not 0 <= lines <= MAX_HISTORY_LINES:
         raise ConnectionOptionsError(
@@ -96,6 +116,26 @@ class Snapshot:
         self.metadata_status = metadata_status
 
 
+class Evidence:
+    """What the evidence read returned: Hangfire's state, history lines, locked reports, steps for the guard."""
+
+    def __init__(self):
+        self.hangfire = None
+        self.hangfire_unavailable = None
+        self.history = []
+        self.locked_reports = None
+        self.steps = []
+        self.warnings = []
+
+
+def _number(value):
+    """An integer column that a driver may hand over as text (SQLite in a UNION), or None."""
+    if value is None or isinstance(value, int):
+        return value
+    text = ("%s" % value).strip()
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
 class MigrationTable:
     """The Generate tables of one database, reached through one connection."""
 
@@ -117,7 +157,7 @@ class MigrationTable:
             raise translate(exc, action, self.options)
         return cursor
 
-    def _fetch_rows(self, cursor, limit):
+    def _fetch_rows(self, cursor, limit, what=None):
         names = [column[0].lower() for column in cursor.description]
         rows = []
         while len(rows) <= limit:
@@ -126,6 +166,9 @@ class MigrationTable:
                 break
             rows.extend(dict(zip(names, row)) for row in batch)
         cursor.close()
+        if len(rows) > limit and what:
+            raise RunFailed("%s returned more than %d rows, where Generate has a handful: check hangfire_schema, "
+                            "or set hangfire: ignore" % (what, limit))
         if len(rows) > limit:
             raise RunFailed("%s.DataMigrations and its statuses returned more than %d rows, where Generate has "
                             "a handful: check database and schema" % (self.schema, limit))
@@ -204,37 +247,114 @@ class MigrationTable:
                             "check database and schema, or restore the rows" % self.schema)
         return Snapshot(steps, status_ids, version, metadata)
 
-    def recent_history(self, plan, lines):
-        """The newest history lines of each failed step since its last trigger."""
-        window = migration_plan.history_window(plan)
-        if not window or lines < 1:
-            return []
-        params = []
-        for type_id, since in window:
-            params.append(type_id)
-            if since is not None:
-                # One second of slack: history dates are datetime (3 ms steps)
-                # while trigger dates are datetime2, and the "Started" line is
-                # written in the same instant.
-                params.append(since - datetime.timedelta(seconds=1))
-        params.append(lines)
-        sql = statements.read_recent_history(self.schema, len(window), [since is not None for _t, since in window])
-        try:
-            cursor = self._execute(sql, params, "reading migration history")
-        except MissingTable:
-            # History is a help, not a requirement: an install without the table still gets its status.
-            return []
-        rows = cursor.fetchmany(lines * len(window))
-        cursor.close()
-        labels = dict((view.step.type_id, view.step.label) for view in plan.views)
-        return migration_plan.select_history(
-            [(row[0], row[1], row[2]) for row in rows], window, lines, labels)
+    def _refused_part(self, exc, parts):
+        """Which optional part of the evidence read a refusal names, or None."""
+        tables = {
+            "hangfire": statements.HANGFIRE_TABLES,
+            "history": (statements.HISTORY_TABLE,),
+            "locked_reports": (statements.REPORTS_TABLE,),
+        }
+        for part, names in tables.items():
+            if parts.get(part) and any(exc.names(name) for name in names):
+                return part
+        hangfire_schema = self.options["hangfire_schema"]
+        if parts.get("hangfire") and hangfire_schema.lower() != self.schema.lower() and exc.names(hangfire_schema):
+            return "hangfire"
+        return None
 
-    def apply(self, plan, audit, audit_note, now):
-        """Reset the plan's steps with compare-and-set updates and write the audit lines.
+    def _drop_part(self, part, exc, evidence):
+        """Go on without a part whose table is absent or refused, or fail where the part is required."""
+        hangfire_schema = self.options["hangfire_schema"]
+        tables = ", ".join("%s.%s" % (hangfire_schema, name) for name in statements.HANGFIRE_TABLES)
+        denied = isinstance(exc, AccessDenied)
+        if part == "hangfire":
+            if self.options["hangfire"] == "required":
+                raise RunFailed("Hangfire's tables cannot be read (%s) and hangfire is required: %s, or set "
+                                "hangfire_schema to the schema that holds them (or hangfire: auto)" % (
+                                    exc.driver_text, "grant SELECT on %s to this login" % tables if denied
+                                    else "check that %s exist in database %s" % (tables, self.options["database"])))
+            evidence.hangfire_unavailable = ("SELECT on %s is not granted to this login" % tables if denied
+                                             else "%s not found" % tables)
+            if denied:
+                evidence.warnings.append(
+                    "Hangfire's tables cannot be read (%s): decided by the age of LastTriggerDate instead; grant "
+                    "SELECT on %s to this login (docs/least-privilege.md)" % (exc.driver_text, tables))
+        elif part == "locked_reports" and denied:
+            evidence.warnings.append("%s.%s cannot be read (%s): locked reports are not reported; grant SELECT on "
+                                     "it to this login" % (self.schema, statements.REPORTS_TABLE, exc.driver_text))
+        elif part == "history" and denied:
+            raise exc
 
-        Returns False, with everything rolled back, when a step changed since it
-        was read; True once the transaction is committed.
+    def read_evidence(self, hangfire=True, window=(), lines=0, locked_reports=False, steps=False):
+        """One SELECT for what the decision needs beyond the steps: Hangfire's servers and jobs, the history
+        lines of ``window`` (type id, since), the locked reports, and with ``steps`` every step's status and
+        trigger date (the guard's read).
+
+        A part whose table is absent or refused is dropped and the read sent again, so an install
+        without Hangfire's tables, or a login without their grant, still gets its status.
+        """
+        evidence = Evidence()
+        use_hangfire = hangfire and self.options["hangfire"] != "ignore"
+        if hangfire and not use_hangfire:
+            evidence.hangfire_unavailable = "hangfire is set to ignore"
+        parts = {"hangfire": use_hangfire, "history": bool(window) and lines > 0, "locked_reports": locked_reports}
+        while steps or any(parts.values()):
+            params = []
+            if parts["history"]:
+                for type_id, since in window:
+                    params.append(type_id)
+                    if since is not None:
+                        # One second of slack: history dates are datetime (3 ms steps)
+                        # while trigger dates are datetime2, and the "Started" line is
+                        # written in the same instant.
+                        params.append(since - datetime.timedelta(seconds=1))
+                params.append(lines)
+            sql = statements.read_evidence(
+                self.schema, self.options["hangfire_schema"] if parts["hangfire"] else None,
+                [since is not None for _type_id, since in window] if parts["history"] else None,
+                parts["locked_reports"], steps)
+            try:
+                cursor = self._execute(sql, params, "reading Hangfire's state and the migration history")
+            except TableRefused as exc:
+                part = self._refused_part(exc, parts)
+                if part is None:
+                    raise
+                parts[part] = False
+                self._drop_part(part, exc, evidence)
+                continue
+            self._collect(self._fetch_rows(cursor, MAX_EVIDENCE_ROWS, "Hangfire's unfinished migration jobs"),
+                          parts, evidence)
+            break
+        return evidence
+
+    def _collect(self, rows, parts, evidence):
+        if parts["hangfire"]:
+            evidence.hangfire = migration_plan.Hangfire([], [])
+        if parts["locked_reports"]:
+            evidence.locked_reports = []
+        for row in rows:
+            kind = row["kind"]
+            if kind == "step":
+                evidence.steps.append((_number(row["id"]), _number(row["number"]), row["date"]))
+            elif kind == "server":
+                evidence.hangfire.servers.append(migration_plan.Server(row["id"], row["date"]))
+            elif kind == "job":
+                job = migration_plan.Job.parse(row["id"], row["name"], row["text1"], row["text2"], row["date"],
+                                               row["text3"])
+                if job is not None:
+                    evidence.hangfire.jobs.append(job)
+            elif kind == "history":
+                evidence.history.append((_number(row["number"]), row["date"], row["text1"]))
+            elif kind == "locked_report":
+                evidence.locked_reports.append(row["id"])
+        if evidence.hangfire is not None:
+            evidence.hangfire.jobs.sort(key=lambda job: "%20s" % job.id)
+
+    def apply(self, plan, params, now):
+        """Reset the plan's steps, check in the same transaction that nothing else moved, audit, commit.
+
+        Returns None once the transaction is committed, or, with everything rolled
+        back, why the reset must be planned again.
         """
         success_id = plan.status_ids[migration_plan.TARGET]
         update = statements.reset_step(self.schema)
@@ -242,74 +362,104 @@ class MigrationTable:
             cursor = self._execute(update, (success_id, view.step.id, view.step.status_id), "resetting migration steps")
             changed = cursor.rowcount
             cursor.close()
-            if changed != 1:
+            # -1 (SET NOCOUNT ON) says nothing either way: the guard below reads the outcome.
+            if changed >= 0 and changed != 1:
                 self.rollback()
-                return False
-        if audit:
-            params = []
-            for view in plan.resets:
-                message = "%s migration status reset from %s to %s by %s" % (
-                    view.step.label.upper(), view.status_code, migration_plan.TARGET, MODULE_NAME)
-                if audit_note:
-                    message += ": %s" % audit_note
-                params.extend([view.step.type_id, now, message])
-            try:
-                self._execute(statements.write_audit(self.schema, len(plan.resets)), params,
-                              "writing the audit history")
-            except MissingTable:
-                raise RunFailed("%s.%s not found in database %s, so the reset cannot be audited: nothing was "
-                                "written; restore the table or set audit to false"
-                                % (self.schema, statements.HISTORY_TABLE, self.options["database"]))
+                return "%s changed since it was read" % view.step.label
+        # The UPDATEs hold the reset rows' locks until the commit; this read sees every other change
+        # committed since the plan's read, and the reset rows as written.
+        current = self.read_evidence(hangfire=plan.hangfire is not None, steps=True)
+        conflict = migration_plan.guard(plan, current.steps, current.hangfire, now, plan.server_timeout)
+        if conflict is not None:
+            self.rollback()
+            return conflict
+        if params["audit"]:
+            self._write_audit(plan, params.get("audit_note"), now)
         try:
             self.connection.commit()
         except pyodbc.Error as exc:
             self.rollback()
             raise translate(exc, "committing the reset", self.options)
-        return True
+        return None
+
+    def _write_audit(self, plan, audit_note, now):
+        rows = []
+        for view in plan.resets:
+            message = "%s migration status reset from %s to %s by %s" % (
+                view.step.label.upper(), view.status_code, migration_plan.TARGET, MODULE_NAME)
+            if audit_note:
+                message += ": %s" % audit_note
+            rows.extend([view.step.type_id, now, message])
+        try:
+            self._execute(statements.write_audit(self.schema, len(plan.resets)), rows, "writing the audit history")
+        except MissingTable:
+            raise RunFailed("%s.%s not found in database %s, so the reset cannot be audited: nothing was "
+                            "written; restore the table or set audit to false"
+                            % (self.schema, statements.HISTORY_TABLE, self.options["database"]))
+
+
+def observe(table, params):
+    """Read the steps, then Hangfire's state, the history lines worth reporting and the locked reports."""
+    snapshot = table.read()
+    window = migration_plan.history_window(snapshot.steps, snapshot.status_ids)
+    evidence = table.read_evidence(window=window, lines=params["history_lines"], locked_reports=True)
+    return snapshot, evidence
+
+
+def decide(snapshot, evidence, params, now):
+    """The plan for what was read; an explicit stuck_after wins over Generate's timeout for its version."""
+    stuck_after = params.get("stuck_after")
+    if stuck_after is None:
+        stuck_after = migration_plan.default_stuck_after(snapshot.database_version)
+    return migration_plan.plan(snapshot.steps, snapshot.status_ids, now, stuck_after, params["state"] == "reset",
+                               evidence.hangfire, params["server_timeout"])
 
 
 def run(table, params, check_mode, clock=utc_now):
     """Check the migrations and, for state=reset, reset failed steps; return the module result."""
-    reset = params["state"] == "reset"
-    stuck_after = params["stuck_after"]
     now = clock()
-    snapshot = table.read()
-    plan = migration_plan.plan(snapshot.steps, snapshot.status_ids, now, stuck_after, reset)
-    # History is read in the same transaction as the steps, before any write,
-    # so a reset costs no round trip beyond its updates, the audit and the commit.
-    last_errors = table.recent_history(plan, params["history_lines"])
+    snapshot, evidence = observe(table, params)
+    plan = decide(snapshot, evidence, params, now)
     applied = False
     if plan.resets and not check_mode:
-        applied = table.apply(plan, params["audit"], params.get("audit_note"), now)
-        if not applied:
-            # A step changed between our read and our write: look again once.
-            snapshot = table.read()
+        conflict = table.apply(plan, params, now)
+        if conflict is not None:
+            # Generate acted between our read and our write: look again, once.
             now = clock()
-            plan = migration_plan.plan(snapshot.steps, snapshot.status_ids, now, stuck_after, reset)
+            snapshot, evidence = observe(table, params)
+            plan = decide(snapshot, evidence, params, now)
             if plan.resets:
-                applied = table.apply(plan, params["audit"], params.get("audit_note"), now)
-                if not applied:
-                    raise RunFailed("migration steps changed twice while being reset: Generate is running "
-                                    "migrations; nothing was written, run again later")
+                conflict = table.apply(plan, params, now)
+                if conflict is not None:
+                    raise RunFailed("migration steps changed twice while being reset (%s): Generate is running "
+                                    "migrations; nothing was written, run again later" % conflict)
+        applied = conflict is None and bool(plan.resets)
     if not applied:
         table.rollback()
-    reported = migration_plan.after_reset(plan, now, stuck_after) if applied else plan
-    result = {
+    return result_of(plan, applied, check_mode, snapshot, evidence, now, params["history_lines"])
+
+
+def result_of(plan, applied, check_mode, snapshot, evidence, now, history_lines):
+    """What the user sees of a plan: changed, msg, reset_steps, before, diff, warnings and the facts."""
+    reported = migration_plan.after_reset(plan, now) if applied else plan
+    warnings = list(evidence.warnings) + list(plan.warnings)
+    if plan.deferred:
+        warnings.append(plan.deferral_warning())
+    last_errors = migration_plan.failed_history(plan, evidence.history, history_lines)
+    return {
         "changed": bool(plan.resets),
         "msg": plan.message(applied=applied, check_mode=check_mode),
         "reset_steps": plan.reset_steps(),
         "before": {"state": plan.state, "failed_steps": plan.failed_steps, "stuck_steps": plan.stuck_steps},
         "deferred": plan.deferred,
-        "warnings": list(plan.warnings),
+        "warnings": warnings,
+        "diff": {"before": plan.status_by_type(), "after": plan.status_by_type(after=True)},
         "ansible_facts": {
             "generate_migrations": migration_plan.facts(
-                reported, last_errors, snapshot.database_version, snapshot.metadata_status, now),
+                reported, last_errors, snapshot.database_version, snapshot.metadata_status, now,
+                evidence.locked_reports, evidence.hangfire_unavailable),
         },
     }
-    if plan.deferred:
-        result["warnings"].append(plan.deferral_warning())
-    result["diff"] = {"before": plan.status_by_type(), "after": plan.status_by_type(after=True)}
-    return result
 
 
 def execute(params, check_mode, environ=None):

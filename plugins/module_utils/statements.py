@@ -27,6 +27,22 @@ STATUSES_TABLE = "DataMigrationStatuses"
 TYPES_TABLE = "DataMigrationTypes"
 HISTORY_TABLE = "DataMigrationHistories"
 CONFIGURATIONS_TABLE = "GenerateConfigurations"
+REPORTS_TABLE = "GenerateReports"
+# Hangfire.SqlServer's tables that the module reads (never writes), in its schema (HangFire by default).
+HANGFIRE_TABLES = ("Job", "State", "Server")
+# Hangfire states after which a job never runs again.
+FINISHED_JOB_STATES = ("Succeeded", "Failed", "Deleted")
+# The methods of Generate's migration jobs (generate.infrastructure/Helpers/HangfireHelper.cs and
+# MigrationService): only jobs whose InvocationData names one of them are read.
+MIGRATION_JOB_METHODS = (
+    "ExecuteSqlBasedMigration",
+    "CompleteMigration",
+    "ExecuteReportMigrationByYearLevelAndCategorySet",
+    "MarkReportAsComplete",
+    "Migrate_FactStudentCounts",
+)
+# The parts the evidence read can hold; each is a SELECT of the same eight columns, joined by UNION ALL.
+EVIDENCE_COLUMNS = ("Kind", "Id", "Number", "Name", "Date", "Text1", "Text2", "Text3")
 
 
 def is_valid_schema(schema):
@@ -79,15 +95,15 @@ def read_steps_without_configuration(schema):
     return _steps_select(schema, with_configuration=False)
 
 
-def read_recent_history(schema, step_count, bounded):
-    """Newest history lines of ``step_count`` migration types, at most ``?`` lines per type.
+def _history_source(schema, bounded):
+    """The newest history lines of ``len(bounded)`` migration types, at most ``?`` lines per type.
 
     ``bounded`` holds one flag per type: True when the type's lines are limited
     to those written since a date (its last trigger), which adds a parameter.
     Parameters, in order: for each type its id (and date when bounded), then
     the number of lines per type.
     """
-    if step_count < 1 or len(bounded) != step_count:
+    if not bounded:
         raise ValueError("one bound flag per step is required")
     conditions = []
     for has_date in bounded:
@@ -96,7 +112,6 @@ def read_recent_history(schema, step_count, bounded):
         else:
             conditions.append('h."DataMigrationTypeId" = ?')
     return (
-        'SELECT r."DataMigrationTypeId", r."DataMigrationHistoryDate", r."DataMigrationHistoryMessage"\n'
         "FROM (\n"
         '  SELECT h."DataMigrationTypeId", h."DataMigrationHistoryDate", h."DataMigrationHistoryMessage",\n'
         '    ROW_NUMBER() OVER (PARTITION BY h."DataMigrationTypeId"\n'
@@ -104,8 +119,7 @@ def read_recent_history(schema, step_count, bounded):
         '  FROM {s}."DataMigrationHistories" h\n'
         "  WHERE {conditions}\n"
         ") r\n"
-        'WHERE r."LineNumber" <= ?\n'
-        'ORDER BY r."DataMigrationHistoryDate" DESC, r."DataMigrationTypeId"'
+        'WHERE r."LineNumber" <= ?'
     ).format(s=quote_schema(schema), conditions="\n    OR ".join(conditions))
 
 
@@ -128,11 +142,80 @@ def write_audit(schema, line_count):
     ).format(s=quote_schema(schema), rows=", ".join(["(?, ?, ?)"] * line_count))
 
 
-def every_statement(schema="App", max_steps=3):
+def _evidence_part(kind, columns, source):
+    """One SELECT of the evidence read: ``columns`` maps an evidence column to its expression (NULL if absent)."""
+    # PostgreSQL types the columns of a UNION pair by pair, and two bare NULLs become text, which
+    # no later integer matches: the one integer column gets a typed NULL.  Every part but
+    # locked_report (always last) has a date, so "Date" is typed by the first part.
+    absent = {"Number": "CAST(NULL AS int)"}
+    values = ", ".join('%s AS "%s"' % (columns.get(name, absent.get(name, "NULL")), name)
+                       for name in EVIDENCE_COLUMNS[1:])
+    return "SELECT '%s' AS \"Kind\", %s\n%s" % (kind, values, source)
+
+
+def _literals(values):
+    return ", ".join("'%s'" % value for value in values)
+
+
+def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_reports=False, steps=False):
+    """One SELECT, a UNION ALL of the parts asked for, each row tagged by its "Kind".
+
+    steps: every step's id (Id), status id (Number) and trigger date (Date), for the guard in the
+    writing transaction.  hangfire_schema: Hangfire's servers (Id, Date = last heartbeat) and
+    Generate's unfinished migration jobs (Id, Name = state, Date = the state's CreatedAt,
+    Text1 = InvocationData, Text2 = Arguments, Text3 = the state's Data).  history_bounded: one
+    flag per type as in ``_history_source``, for history lines (Number = type id, Date,
+    Text1 = message); its parameters come first and are the only ones.  locked_reports: the
+    report codes (Id) Generate's report selection holds locked.
+    """
+    quoted = quote_schema(schema)
+    parts = []
+    if steps:
+        parts.append(_evidence_part("step", {
+            "Id": 'CAST(m."DataMigrationId" AS varchar(20))',
+            "Number": 'm."DataMigrationStatusId"',
+            "Date": 'm."LastTriggerDate"',
+        }, 'FROM {s}."DataMigrations" m'.format(s=quoted)))
+    if hangfire_schema is not None:
+        hangfire = quote_schema(hangfire_schema)
+        parts.append(_evidence_part("server", {"Id": 'v."Id"', "Date": 'v."LastHeartbeat"'},
+                                    'FROM {h}."Server" v'.format(h=hangfire)))
+        methods = "\n    OR ".join("j.\"InvocationData\" LIKE '%%%s%%'" % method for method in MIGRATION_JOB_METHODS)
+        parts.append(_evidence_part("job", {
+            "Id": 'CAST(j."Id" AS varchar(20))',
+            "Name": 'j."StateName"',
+            "Date": 'x."CreatedAt"',
+            "Text1": 'j."InvocationData"',
+            "Text2": 'j."Arguments"',
+            "Text3": 'x."Data"',
+        }, 'FROM {h}."Job" j\nLEFT JOIN {h}."State" x ON x."Id" = j."StateId"\n'
+           'WHERE j."StateName" NOT IN ({finished})\n  AND ({methods})'.format(
+               h=hangfire, finished=_literals(FINISHED_JOB_STATES), methods=methods)))
+    if history_bounded:
+        parts.append(_evidence_part("history", {
+            "Number": 'r."DataMigrationTypeId"',
+            "Date": 'r."DataMigrationHistoryDate"',
+            "Text1": 'r."DataMigrationHistoryMessage"',
+        }, _history_source(schema, history_bounded)))
+    if locked_reports:
+        parts.append(_evidence_part("locked_report", {"Id": 'g."ReportCode"'},
+                                    'FROM {s}."GenerateReports" g\nWHERE g."IsLocked" = 1'.format(s=quoted)))
+    if not parts:
+        raise ValueError("the evidence read needs at least one part")
+    return "\nUNION ALL\n".join(parts) + '\nORDER BY "Kind", "Date" DESC, "Id"'
+
+
+def every_statement(schema="App", max_steps=3, hangfire_schema="HangFire"):
     """Every statement text the collection can send for ``schema`` (for grammar checks and review)."""
-    texts = [read_steps(schema), read_steps_without_configuration(schema), reset_step(schema)]
+    texts = [read_steps(schema), read_steps_without_configuration(schema), reset_step(schema),
+             read_evidence(schema, hangfire_schema, steps=True)]
     for count in range(1, max_steps + 1):
         texts.append(write_audit(schema, count))
-        texts.append(read_recent_history(schema, count, [True] * count))
-        texts.append(read_recent_history(schema, count, [False] * count))
+        for hangfire in (hangfire_schema, None):
+            for locked in (True, False):
+                texts.append(read_evidence(schema, hangfire, [True] * count, locked))
+                texts.append(read_evidence(schema, hangfire, [False] * count, locked))
+    texts.append(read_evidence(schema, hangfire_schema, None, True))
+    texts.append(read_evidence(schema, hangfire_schema, None, False))
+    texts.append(read_evidence(schema, None, None, True))
     return texts

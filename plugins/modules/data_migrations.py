@@ -17,18 +17,35 @@ description:
   - With O(state=reset), resets failed steps to C(success), the documented fix for a Generate whose report
     pages say "The migration must be run prior to viewing reports", but only when it is needed and safe.
   - A step is B(failed) when its status is C(error), or B(stuck) when it is C(pending) or C(processing) and
-    was last triggered more than O(stuck_after) seconds ago (or never). A step is B(running) when it is
-    C(processing) within O(stuck_after).
-  - A reset happens only when at least one step is failed and none is running. It sets every step whose status
-    is C(error), C(pending) or C(processing) to C(success), like the manual
-    C(update App.DataMigrations set DataMigrationStatusId = 5), limited to the rows that need it. Steps in
-    C(initial) or C(success), and steps whose status id is none of Generate's codes, are never touched.
-  - When a step is running, nothing is changed and the module warns C(reset deferred).
+    nothing will ever finish it.
+  - Generate runs its migrations as Hangfire jobs, and Hangfire keeps its jobs and its servers' heartbeats in
+    the same database. With O(hangfire=auto) (the default) the module reads them and decides from that
+    evidence; the fact C(evidence) says which rule decided. See C(docs/how-the-module-decides.md) for the table.
+  - B(With Hangfire), each unfinished migration job is B(running) (C(Processing) on a server that beat within
+    O(server_timeout)), B(queued) (C(Enqueued), C(Scheduled) or C(Awaiting), or C(Processing) on a dead server
+    while a live one exists, since Hangfire hands it out again) or B(orphaned) (C(Processing) on a dead server
+    while no server is alive: it runs again when a background app starts). A step is running or queued when a
+    job of its type is; a C(pending) or C(processing) step with no running or queued job of its type is stuck,
+    whatever its age. A running job older than O(stuck_after) is B(hung): reported, never reset.
+  - B(Without Hangfire) (its tables absent or unreadable, or O(hangfire=ignore)), the age decides: a
+    C(pending) or C(processing) step is stuck when it was last triggered more than O(stuck_after) seconds ago
+    (or never), and running when it is C(processing) within O(stuck_after).
+  - A reset happens only when at least one step is failed and no migration is running or queued (with
+    Hangfire: no migration job is running or queued, of any type; orphaned jobs do not hold it back, and each
+    gives a warning). It sets every step whose status is C(error), C(pending) or C(processing) to C(success),
+    like the manual C(update App.DataMigrations set DataMigrationStatusId = 5), limited to the rows that need
+    it. Steps in C(initial) or C(success), and steps whose status id is none of Generate's codes, are never
+    touched. Hangfire's tables are never written.
+  - When a migration is running or queued, nothing is changed and the module warns C(reset deferred), naming the
+    job (id, method, type, since) or the step.
   - Status ids are looked up by their codes (C(initial), C(pending), C(processing), C(error), C(success)) in
     C(DataMigrationStatuses), as Generate itself does, so installs with other ids work.
-  - Each step is reset with a compare-and-set on the status that was read, all in one transaction. If Generate
-    changed a step in between, the module rolls back, reads again and plans once more; if the steps change
-    again, it fails with nothing written.
+  - Each step is reset with a compare-and-set on the status that was read, all in one transaction. Before the
+    commit, in that transaction, the module reads every step's status and trigger date and Hangfire's jobs
+    again; if any step differs from what was read (a run that started, or started and ended, in between), or a
+    migration job became running or queued, it rolls back, reads again and plans once more; if that happens
+    twice, it fails with nothing written. The row count of the UPDATE is not relied on alone (a server with
+    C(SET NOCOUNT ON) answers -1).
   - The module runs where the task runs (usually the controller or an execution environment, with
     C(ansible_connection=local)) and reaches SQL Server over the network.
   - On a local connection its action plugin runs the module's code inside Ansible's worker process, with the
@@ -47,12 +64,37 @@ options:
     default: status
   stuck_after:
     description:
-      - Seconds after its last trigger that a C(pending) or C(processing) step counts as stuck.
-      - The default is Generate's own command timeout for a migration (30000 seconds).
-      - V(0) turns stuck detection off; a C(processing) step then always counts as running.
+      - Seconds a run may take before it counts as too long.
+      - With Hangfire's evidence, a running job older than this is reported as hung (never reset). Without it,
+        a C(pending) or C(processing) step last triggered longer ago than this is stuck.
+      - When not set, Generate's own command timeout for a migration on the installed version
+        (C(DatabaseVersion) in C(GenerateConfigurations)) - 30000 seconds before 13.2, 300000 seconds (83 hours)
+        from 13.2 on or when the version is unknown. The fact C(stuck_after) shows the value used.
+      - V(0) turns the age rule off; a C(processing) step then always counts as running without Hangfire.
       - At most 2592000 (30 days, as long as Generate keeps its history).
     type: int
-    default: 30000
+  hangfire:
+    description:
+      - Whether to decide from Hangfire's jobs and servers in O(hangfire_schema).
+      - V(auto) reads them when they exist and can be read, and otherwise decides by age; a login that lacks
+        C(SELECT) on them gets a warning naming the grant.
+      - V(required) fails the run, with nothing written, when they cannot be read.
+      - V(ignore) decides by age only.
+    type: str
+    choices: [auto, required, ignore]
+    default: auto
+  hangfire_schema:
+    description:
+      - Schema of Hangfire's tables (C(Job), C(State), C(Server)) in the Generate database.
+      - Must be a plain identifier, like O(schema).
+    type: str
+    default: HangFire
+  server_timeout:
+    description:
+      - Seconds a Hangfire server may be silent and still count as alive (30 to 86400).
+      - The default is Hangfire's own C(ServerTimeout).
+    type: int
+    default: 300
   history_lines:
     description:
       - Lines of C(DataMigrationHistories) reported per failed step in C(last_errors), newest first, from the
@@ -130,6 +172,14 @@ EXAMPLES = r"""
       ceds.generate.data_migrations:
         state: reset
 
+- name: Decide only from Hangfire's jobs and servers; fail when they cannot be read
+  ceds.generate.data_migrations:
+    state: reset
+    server: sql01.example.org
+    username: generate_reset
+    password: "{{ generate_db_password }}"
+    hangfire: required
+
 - name: Use a full ODBC connection string (for example Kerberos)
   ceds.generate.data_migrations:
     connection_string: "DRIVER={ODBC Driver 18 for SQL Server};SERVER=sql01,1433;DATABASE=generate;Trusted_Connection=yes"
@@ -147,7 +197,7 @@ msg:
   type: str
   sample: "reset 2 steps: rds error -> success, report pending -> success"
 deferred:
-  description: True when failed steps need a reset but a running step holds it back.
+  description: True when failed steps need a reset but a running or queued migration holds it back.
   returned: success
   type: bool
   sample: false
@@ -169,7 +219,7 @@ before:
       elements: str
       returned: success
     stuck_steps:
-      description: Type codes of the steps pending or processing past O(stuck_after).
+      description: Type codes of the steps pending or processing with nothing left to finish them.
       type: list
       elements: str
       returned: success
@@ -222,8 +272,8 @@ ansible_facts:
       type: dict
       contains:
         state:
-          description: V(failed) when a step is failed or stuck, else V(running) when a step is processing or
-            freshly pending, else V(ok).
+          description: V(failed) when a step is failed or stuck, else V(running) when a migration is running or
+            queued, else V(ok).
           type: str
           returned: success
           sample: failed
@@ -297,7 +347,12 @@ ansible_facts:
               returned: success
               sample: admin
             stuck:
-              description: Whether the step is pending or processing for longer than O(stuck_after).
+              description: Whether the step is pending or processing with nothing left to finish it.
+              type: bool
+              returned: success
+              sample: false
+            never_succeeded:
+              description: Whether no run of the step ever finished (C(LastDurationInSeconds) is null).
               type: bool
               returned: success
               sample: false
@@ -308,11 +363,137 @@ ansible_facts:
           returned: success
           sample: ["rds"]
         running_steps:
-          description: Type codes of the steps processing within O(stuck_after).
+          description: Type codes of the steps whose migration is running (with Hangfire, a running job of their
+            type; else processing within O(stuck_after)).
           type: list
           elements: str
           returned: success
           sample: []
+        queued_steps:
+          description: Type codes of the steps whose migration waits to run (with Hangfire, a queued job of their
+            type; else pending within O(stuck_after)).
+          type: list
+          elements: str
+          returned: success
+          sample: []
+        hung_steps:
+          description: Type codes of the steps whose running job is older than O(stuck_after); never reset.
+          type: list
+          elements: str
+          returned: success
+          sample: []
+        orphaned_jobs:
+          description: Ids of the migration jobs left C(Processing) on a dead server while no server is alive;
+            each runs again when a background app starts.
+          type: list
+          elements: int
+          returned: success
+          sample: [1042]
+        evidence:
+          description: What decided, V(hangfire) (Hangfire's jobs and servers) or V(age) (C(LastTriggerDate)
+            against O(stuck_after)).
+          type: str
+          returned: success
+          sample: hangfire
+        stuck_after:
+          description: The O(stuck_after) used, given or Generate's timeout for the installed version.
+          type: int
+          returned: success
+          sample: 300000
+        hangfire:
+          description: What Hangfire's tables showed.
+          type: dict
+          returned: success
+          contains:
+            available:
+              description: Whether Hangfire's tables were read and decided.
+              type: bool
+              returned: success
+              sample: true
+            reason:
+              description: Why they were not, or null.
+              type: str
+              returned: success
+              sample: "HangFire.Job, HangFire.State, HangFire.Server not found"
+            servers:
+              description: Hangfire's servers (running background apps).
+              type: list
+              elements: dict
+              returned: success
+              sample: [{"id": "web01:4312:1f0e", "last_heartbeat": "2026-11-26T09:59:40.000Z", "alive": true}]
+              contains:
+                id:
+                  description: The server id.
+                  type: str
+                  returned: success
+                last_heartbeat:
+                  description: Its last heartbeat, ISO 8601 in UTC.
+                  type: str
+                  returned: success
+                alive:
+                  description: Whether it beat within O(server_timeout).
+                  type: bool
+                  returned: success
+            jobs:
+              description: Generate's migration jobs that are not finished (not C(Succeeded), C(Failed) or C(Deleted)).
+              type: list
+              elements: dict
+              returned: success
+              sample: [{"id": 1042, "method": "ExecuteSqlBasedMigration", "type_code": "report", "state": "Processing",
+                        "since": "2026-11-26T01:00:00.000Z", "server_id": "web01:4312:1f0e", "status": "running",
+                        "hung": false}]
+              contains:
+                id:
+                  description: Hangfire's job id.
+                  type: int
+                  returned: success
+                method:
+                  description: The job's method (C(ExecuteSqlBasedMigration), C(MarkReportAsComplete), ...).
+                  type: str
+                  returned: success
+                type_code:
+                  description: The migration type the job belongs to, or null.
+                  type: str
+                  returned: success
+                state:
+                  description: Hangfire's state name.
+                  type: str
+                  returned: success
+                since:
+                  description: When the job entered that state, ISO 8601 in UTC.
+                  type: str
+                  returned: success
+                server_id:
+                  description: The server a C(Processing) job runs on, or null.
+                  type: str
+                  returned: success
+                status:
+                  description: V(running), V(queued) or V(orphaned).
+                  type: str
+                  returned: success
+                hung:
+                  description: Whether the job is running for longer than O(stuck_after).
+                  type: bool
+                  returned: success
+        reports_blocked:
+          description: Whether Generate's report pages refuse to show reports, by their own rule (metadata status
+            first, then the C(report) step).
+          type: bool
+          returned: success
+          sample: true
+        reports_blocked_reason:
+          description: The message the report pages show instead of reports, or null. The module never changes
+            the metadata status; it reports it.
+          type: str
+          returned: success
+          sample: "The migration must be run prior to viewing reports."
+        locked_reports:
+          description: Report codes held locked (C(IsLocked = 1)) in C(GenerateReports), the selection a C(report)
+            run processes; null when the table is absent or cannot be read.
+          type: list
+          elements: str
+          returned: success
+          sample: ["c002", "c089"]
         last_errors:
           description: Newest history lines of each failed step since its last trigger, at most
             O(history_lines) per step, newest first.

@@ -16,6 +16,7 @@ from server_sessions import blocked_module_pids, in_background, row_lock, sessio
 TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
 RUNS = 10
 PROCESSING, SUCCESS = 3, 5
+TYPES = {1: "ods", 2: "rds", 3: "report"}
 
 
 def reads(result):
@@ -63,9 +64,15 @@ def _reset_while_generate_changes_step(postgres, database, run_module, step_id, 
         running = in_background(run_module, database.module_args(state="reset"))
         blocked_module_pids(postgres, database.name)
         now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-        lock.cursor().execute(
+        cursor = lock.cursor()
+        cursor.execute(
             'UPDATE %s SET "DataMigrationStatusId" = ?, "LastTriggerDate" = ? WHERE "DataMigrationId" = ?'
             % database.table("DataMigrations"), status_id, now, step_id)
+        if status_id == PROCESSING:
+            # Generate's run is a Hangfire job, Processing on a live background server.
+            database.hangfire.beat(cursor, "generate-background:1", now)
+            database.hangfire.add_job(cursor, "ExecuteSqlBasedMigration", TYPES[step_id], "Processing", now,
+                                      "generate-background:1")
         lock.commit()
         return running.result(timeout=120).result
 
@@ -76,7 +83,8 @@ def test_step_that_became_processing_is_never_overwritten(postgres, pg_db, run_m
     result = _reset_while_generate_changes_step(postgres, pg_db, run_module, step_id=2, status_id=PROCESSING)
     assert result["changed"] is False
     assert result["deferred"] is True
-    assert any(warning.startswith("reset deferred: rds is processing since") for warning in result["warnings"])
+    assert any(warning.startswith("reset deferred: job 1 ExecuteSqlBasedMigration (rds) is running (Processing)")
+               for warning in result["warnings"])
     assert reads(result) == 2
     # The ods update made before the conflict was rolled back with the rest.
     assert pg_db.statuses() == {"ods": "error", "rds": "processing", "report": "success"}

@@ -40,7 +40,9 @@ def test_status_reports_every_step_as_facts(any_db, run_module):
     reported = facts(result)
     assert result["changed"] is False
     assert reported["state"] == "failed"
-    assert reported["failed_steps"] == ["ods"]
+    # No Hangfire job waits for rds or report: nothing will ever run them, so they are stuck.
+    assert reported["failed_steps"] == ["ods", "rds", "report"]
+    assert reported["evidence"] == "hangfire" and reported["hangfire"]["available"] is True
     assert reported["database_version"] == "13.1"
     assert reported["metadata_status"] == "OK"
     assert [step["type_code"] for step in reported["steps"]] == ["ods", "rds", "report"]
@@ -105,14 +107,15 @@ def test_audit_false_writes_no_history(any_db, run_module):
     assert any_db.history_messages() == []
 
 
-def test_fresh_processing_defers_the_reset(any_db, run_module):
+def test_fresh_processing_defers_the_reset_by_age_without_hangfire(any_db, run_module):
     any_db.seed([("ods", "error", 9000), ("rds", "processing", 300), ("report", "pending", 300)])
     before = any_db.snapshot()
-    run = run_module(any_db.module_args(state="reset"))
+    run = run_module(any_db.module_args(state="reset", hangfire="ignore"))
     result = run.result
     assert result["changed"] is False
     assert result["deferred"] is True
     assert facts(result)["running_steps"] == ["rds"]
+    assert facts(result)["evidence"] == "age"
     assert any(w.startswith("reset deferred: rds is processing since ") for w in result["warnings"])
     assert "reset deferred: rds is processing since" in run.output
     assert any_db.snapshot() == before
@@ -126,10 +129,11 @@ def test_stuck_processing_is_reset(any_db, run_module):
     assert any_db.statuses() == {"ods": "success", "rds": "success", "report": "success"}
 
 
-def test_stuck_after_decides_what_is_stuck(any_db, run_module):
+def test_stuck_after_decides_what_is_stuck_without_hangfire(any_db, run_module):
     any_db.seed([("ods", "processing", 600)])
-    assert facts(run_module(any_db.module_args()).result)["state"] == "running"
-    assert facts(run_module(any_db.module_args(stuck_after=300)).result)["steps"][0]["stuck"] is True
+    assert facts(run_module(any_db.module_args(hangfire="ignore")).result)["state"] == "running"
+    stuck = facts(run_module(any_db.module_args(hangfire="ignore", stuck_after=300)).result)
+    assert stuck["steps"][0]["stuck"] is True and stuck["stuck_after"] == 300
 
 
 def test_initial_rows_are_never_touched(any_db, run_module):

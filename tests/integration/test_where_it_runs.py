@@ -42,7 +42,7 @@ def test_a_local_connection_runs_in_the_worker_and_async_as_a_module_with_the_sa
     assert "AnsiballZ_data_migrations" in task_output(run, "as a module process")
     facts = [without_moment(record["result"]["ansible_facts"]["generate_migrations"]) for record in (worker, module)]
     assert facts[0] == facts[1]
-    assert facts[0]["state"] == "failed" and facts[0]["failed_steps"] == ["ods"]
+    assert facts[0]["state"] == "failed" and facts[0]["failed_steps"] == ["ods", "rds", "report"]
     for key in ("changed", "msg", "reset_steps", "deferred", "executed_queries"):
         assert worker["result"][key] == module["result"][key], key
     assert pg_db.statuses() == {"ods": "error", "rds": "pending", "report": "pending"}
@@ -61,7 +61,7 @@ def test_the_worker_reads_the_fallbacks_from_the_task_environment_and_prints_non
                     env={"GENERATE_DB_SERVER": "192.0.2.1"})
     record = run.by_task()["from the task environment"]
     assert record["status"] == "ok", record["result"].get("msg")
-    assert record["result"]["ansible_facts"]["generate_migrations"]["failed_steps"] == ["ods"]
+    assert record["result"]["ansible_facts"]["generate_migrations"]["failed_steps"] == ["ods", "rds", "report"]
     assert "GENERATE_DB_PASSWORD" not in task_output(run, "from the task environment")
 
 

@@ -14,6 +14,8 @@ import uuid
 
 import pyodbc
 
+from hangfire_jobs import HangfireTables
+
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 
 STATUSES = (
@@ -30,7 +32,8 @@ TYPES = (
 )
 # Every App table of the fixtures, dependents first, so they can be dropped in this order.
 TABLES = ("DataMigrationHistories", "DataMigrations", "GenerateConfigurations",
-          "DataMigrationTypes", "DataMigrationStatuses")
+          "DataMigrationTypes", "DataMigrationStatuses", "GenerateReports")
+HANGFIRE_TABLES = ("JobQueue", "State", "Job", "Server")
 # The variable that points the integration suite at a database of the user's (see docs/release.md).
 EXTERNAL_ENV = "GENERATE_TEST_CONNECTION_STRING"
 
@@ -40,27 +43,31 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
-def fixture_statements(name, schema="App"):
-    """The statements of a fixture file in tests/fixtures, split on semicolons, with the schema renamed."""
+def fixture_statements(name, schema="App", hangfire_schema="HangFire"):
+    """The statements of a fixture file in tests/fixtures, split on semicolons, with the schemas renamed."""
     with open(os.path.join(FIXTURES, name), encoding="utf-8") as handle:
         text = "\n".join(line for line in handle.read().splitlines() if not line.strip().startswith("--"))
-    text = text.replace('"App"', '"%s"' % schema)
+    text = text.replace('"App"', '"%s"' % schema).replace('"HangFire"', '"%s"' % hangfire_schema)
     return [statement.strip() for statement in text.split(";") if statement.strip()]
 
 
 class GenerateDatabase:
     """One Generate database reached through an ODBC connection string."""
 
-    def __init__(self, connection_string, schema, kind, options=None):
+    def __init__(self, connection_string, schema, kind, options=None, hangfire_schema="HangFire"):
         self.connection_string = connection_string
         self.schema = schema
         self.kind = kind
         self.options = options
+        self.hangfire_schema = hangfire_schema
+        self.hangfire = HangfireTables(lambda name: '"%s"."%s"' % (self.hangfire_schema, name))
 
     def module_args(self, **extra):
         """Module arguments that reach this database: the separate options where known, else the string."""
         args = dict(self.options) if self.options else {"connection_string": self.connection_string}
         args["schema"] = self.schema
+        if self.hangfire_schema != "HangFire":
+            args["hangfire_schema"] = self.hangfire_schema
         args.update(extra)
         return args
 
@@ -87,7 +94,7 @@ class GenerateDatabase:
         """Create the App tables from the fixture of this database kind."""
         connection = self.connect()
         try:
-            for statement in fixture_statements("%s.sql" % self.kind, self.schema):
+            for statement in fixture_statements("%s.sql" % self.kind, self.schema, self.hangfire_schema):
                 connection.cursor().execute(statement)
         finally:
             connection.close()
@@ -96,7 +103,39 @@ class GenerateDatabase:
         """Drop the App tables and their schema (for a database that outlives the test)."""
         for name in TABLES:
             self.execute("DROP TABLE IF EXISTS %s" % self.table(name))
+        for name in HANGFIRE_TABLES:
+            self.execute('DROP TABLE IF EXISTS "%s"."%s"' % (self.hangfire_schema, name))
+        self.execute('DROP SCHEMA IF EXISTS "%s"' % self.hangfire_schema)
         self.execute('DROP SCHEMA IF EXISTS "%s"' % self.schema)
+
+    def drop_hangfire(self):
+        """Drop Hangfire's tables, as in an install whose Hangfire lives elsewhere."""
+        for name in HANGFIRE_TABLES:
+            self.execute('DROP TABLE "%s"."%s"' % (self.hangfire_schema, name))
+
+    def beat(self, server_id="generate-background:1", age=0):
+        """A Hangfire server that beat ``age`` seconds ago (a live one by default)."""
+        connection = self.connect()
+        try:
+            self.hangfire.beat(connection.cursor(), server_id, utc_now() - datetime.timedelta(seconds=age))
+        finally:
+            connection.close()
+
+    def add_job(self, method="ExecuteSqlBasedMigration", type_code=None, state="Enqueued", age=0, server_id=None,
+                layout="long"):
+        """A Hangfire job of Generate's, in ``state`` since ``age`` seconds; return its id."""
+        connection = self.connect()
+        try:
+            return self.hangfire.add_job(connection.cursor(), method, type_code, state,
+                                         utc_now() - datetime.timedelta(seconds=age), server_id, layout)
+        finally:
+            connection.close()
+
+    def lock_reports(self, *codes):
+        """Reports saved in the report selection (IsLocked = 1), as the web app's migrate-report does."""
+        for code in codes:
+            self.execute('INSERT INTO %s ("ReportCode", "IsLocked", "UseLegacyReportMigration") VALUES (?, 1, 0)'
+                         % self.table("GenerateReports"), code)
 
     @contextlib.contextmanager
     def explicit_ids(self, cursor, name):
@@ -190,7 +229,8 @@ def sqlite_database(path):
     """A Generate database in a new SQLite file (schema ``main``), tables created."""
     if os.path.exists(path):
         os.remove(path)
-    database = GenerateDatabase("DRIVER={SQLite3};DATABASE=%s;Timeout=5000" % path, "main", "sqlite")
+    database = GenerateDatabase("DRIVER={SQLite3};DATABASE=%s;Timeout=5000" % path, "main", "sqlite",
+                                hangfire_schema="main")
     database.create_tables()
     return database
 
@@ -229,7 +269,8 @@ def external_kind(connection_string):
 def external_database(connection_string):
     """A Generate database in a new schema of the user's database, tables created; ``drop()`` removes it."""
     schema = "ceds_test_%s" % uuid.uuid4().hex[:10]
-    database = GenerateDatabase(connection_string, schema, external_kind(connection_string))
+    database = GenerateDatabase(connection_string, schema, external_kind(connection_string),
+                                hangfire_schema=schema + "_hangfire")
     try:
         database.create_tables()
     except pyodbc.Error:

@@ -10,9 +10,7 @@ SECRET = "p;{a}=b' \"c é"
 
 
 def params(**given):
-    base = dict((name, None) for name in database.connection_argument_spec())
-    base.update(connect_timeout=15, query_timeout=60, schema="App", state="status", stuck_after=30000,
-                history_lines=5, audit=True, audit_note=None)
+    base = dict((name, spec.get("default")) for name, spec in migration_table.argument_spec().items())
     base.update(given)
     return base
 

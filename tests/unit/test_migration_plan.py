@@ -139,7 +139,7 @@ def test_non_standard_status_ids_are_resolved_by_code():
     ids = {"initial": 10, "pending": 20, "processing": 30, "error": 40, "success": 50}
     plan = make_plan(("ods", "error", 100), ("rds", "pending", 100), ids=ids)
     assert reset_codes(plan) == [("ods", "error"), ("rds", "pending")]
-    after = mp.after_reset(plan, NOW, 30000)
+    after = mp.after_reset(plan, NOW)
     assert [view.step.status_id for view in after.views] == [50, 50]
     assert after.state == "ok"
 
@@ -212,7 +212,7 @@ def test_history_keeps_at_most_the_asked_lines_per_failed_type():
 def test_facts_after_a_reset_describe_the_new_state():
     steps = steps_of(("ods", "error", 100), ("rds", "pending", 100))
     plan = mp.plan(steps, STANDARD, NOW, 30000, True)
-    after = mp.after_reset(plan, NOW, 30000)
+    after = mp.after_reset(plan, NOW)
     facts = mp.facts(after, [], "13.1", "OK", NOW)
     assert facts["state"] == "ok"
     assert [step["status_code"] for step in facts["steps"]] == ["success", "success"]

@@ -3,30 +3,96 @@
 from __future__ import annotations
 
 import datetime
+import json
 
 import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_table
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
+TRIGGER = NOW - datetime.timedelta(hours=1)
 COLUMNS = ["StatusRowId", "StatusRowCode", "StatusRowName", "TypeCode", "TypeName", "DataMigrationId",
-           "DataMigrationTypeId", "DataMigrationStatusId", "LastTriggerDate", "DatabaseVersion", "MetadataStatus"]
+           "DataMigrationTypeId", "DataMigrationStatusId", "LastTriggerDate", "LastDurationInSeconds",
+           "DatabaseVersion", "MetadataStatus"]
+EVIDENCE_COLUMNS = ["Kind", "Id", "Number", "Name", "Date", "Text1", "Text2", "Text3"]
 STATUS_NAMES = {1: ("initial", "Initial"), 2: ("pending", "Pending"), 3: ("processing", "Processing"),
                 4: ("error", "Error"), 5: ("success", "Success")}
+CODES = ("ods", "rds", "report")
 
 
-def rows_for(statuses):
-    """Rows of the steps SELECT for steps ods, rds, report with the given status ids."""
-    rows = []
-    used = set()
-    for step_id, (code, status_id) in enumerate(zip(("ods", "rds", "report"), statuses), start=1):
-        used.add(status_id)
-        rows.append((status_id, STATUS_NAMES[status_id][0], STATUS_NAMES[status_id][1], code, code.upper(),
-                     step_id, step_id, status_id, NOW - datetime.timedelta(hours=1), "13.1", "OK"))
-    for status_id in STATUS_NAMES:
-        if status_id not in used:
-            rows.append((status_id, STATUS_NAMES[status_id][0], STATUS_NAMES[status_id][1]) + (None,) * 8)
-    return rows
+def processing_job(job_id, type_code, server_id):
+    """A job row of the evidence read: Generate's migration of ``type_code``, Processing on ``server_id``."""
+    invocation = json.dumps({"Type": "IAppRepository, generate.core", "Method": "ExecuteSqlBasedMigration"})
+    arguments = json.dumps([json.dumps(type_code), None])
+    state = json.dumps({"ServerId": server_id, "WorkerId": "w1"})
+    return ("job", str(job_id), None, "Processing", TRIGGER, invocation, arguments, state)
+
+
+class FakeDatabase:
+    """A tiny in-memory Generate database: steps with status ids and trigger dates, Hangfire's rows,
+    transactions (what is not committed is undone by a rollback), and Generate acting on its own
+    just before a given UPDATE (``events``), as another session that commits."""
+
+    def __init__(self, statuses, events=(), nocount=False, hangfire=()):
+        self.committed = [[status_id, TRIGGER] for status_id in statuses]
+        self.steps = [list(step) for step in self.committed]
+        self.hangfire = list(hangfire)
+        self.events = list(events)
+        self.nocount = nocount
+        self.updates = 0
+        self.sent = []
+
+    def generate_sets(self, step_id, status_id):
+        """Generate (another session) sets a step's status with a new trigger date and commits."""
+        trigger = NOW - datetime.timedelta(seconds=len(self.sent))
+        for steps in (self.committed, self.steps):
+            steps[step_id - 1] = [status_id, trigger]
+
+    def step_rows(self):
+        rows = []
+        used = set()
+        for step_id, (status_id, trigger) in enumerate(self.steps, start=1):
+            used.add(status_id)
+            code = CODES[step_id - 1]
+            rows.append((status_id, STATUS_NAMES[status_id][0], STATUS_NAMES[status_id][1], code, code.upper(),
+                         step_id, step_id, status_id, trigger, 120, "13.1", "OK"))
+        for status_id in STATUS_NAMES:
+            if status_id not in used:
+                rows.append((status_id, STATUS_NAMES[status_id][0], STATUS_NAMES[status_id][1]) + (None,) * 9)
+        return rows
+
+    def evidence_rows(self, sql):
+        rows = []
+        if "'step'" in sql:
+            rows += [("step", str(step_id), status_id, None, trigger, None, None, None)
+                     for step_id, (status_id, trigger) in enumerate(self.steps, start=1)]
+        if "'server'" in sql:
+            rows += [row for row in self.hangfire if row[0] in ("server", "job")]
+        return rows
+
+    def update(self, params):
+        new, step_id, read = params
+        if self.events and self.events[0][0] == self.updates:
+            self.events.pop(0)[1](self)
+        self.updates += 1
+        if self.steps[step_id - 1][0] != read:
+            return -1 if self.nocount else 0
+        self.steps[step_id - 1][0] = new
+        return -1 if self.nocount else 1
+
+    def cursor(self):
+        return FakeCursor(self)
+
+    def commit(self):
+        self.sent.append(("COMMIT", ()))
+        self.committed = [list(step) for step in self.steps]
+
+    def rollback(self):
+        self.sent.append(("ROLLBACK", ()))
+        self.steps = [list(step) for step in self.committed]
+
+    def close(self):
+        self.sent.append(("CLOSE", ()))
 
 
 class FakeCursor:
@@ -37,16 +103,16 @@ class FakeCursor:
         self._rows = []
 
     def execute(self, sql, *params):
-        self.database.sent.append((sql.split()[0], params))
-        if sql.startswith("SELECT s."):
+        kind = "EVIDENCE" if sql.startswith("SELECT '") else sql.split()[0]
+        self.database.sent.append((kind, params))
+        if kind == "SELECT":
             self.description = [(name,) for name in COLUMNS]
-            self._rows = rows_for(self.database.reads.pop(0))
-        elif sql.startswith("SELECT r."):
-            self.description = [("a",), ("b",), ("c",)]
-            self._rows = []
-        elif sql.startswith("UPDATE"):
-            conflicts = self.database.conflicts
-            self.rowcount = 0 if conflicts and conflicts.pop(0) else 1
+            self._rows = self.database.step_rows()
+        elif kind == "EVIDENCE":
+            self.description = [(name,) for name in EVIDENCE_COLUMNS]
+            self._rows = self.database.evidence_rows(sql)
+        elif kind == "UPDATE":
+            self.rowcount = self.database.update(params)
         return self
 
     def fetchmany(self, size):
@@ -57,106 +123,149 @@ class FakeCursor:
         pass
 
 
-class FakeConnection:
-    """Answers the steps SELECT with the next entry of ``reads``; an UPDATE conflicts per ``conflicts``."""
-
-    def __init__(self, reads, conflicts=()):
-        self.reads = list(reads)
-        self.conflicts = list(conflicts)
-        self.sent = []
-
-    def cursor(self):
-        return FakeCursor(self)
-
-    def commit(self):
-        self.sent.append(("COMMIT", ()))
-
-    def rollback(self):
-        self.sent.append(("ROLLBACK", ()))
-
-    def close(self):
-        self.sent.append(("CLOSE", ()))
+OPTIONS = {"schema": "App", "database": "generate", "server": "sql01", "state": "reset", "stuck_after": 1800,
+           "history_lines": 5, "audit": True, "audit_note": None, "hangfire": "auto", "hangfire_schema": "HangFire",
+           "server_timeout": 300}
 
 
-OPTIONS = {"schema": "App", "database": "generate", "server": "sql01", "state": "reset", "stuck_after": 30000,
-           "history_lines": 5, "audit": True, "audit_note": None}
-
-
-def run(connection, check_mode=False, **options):
-    table = migration_table.MigrationTable(connection, dict(OPTIONS, **options))
+def run(database, check_mode=False, **options):
+    table = migration_table.MigrationTable(database, dict(OPTIONS, **options))
     return migration_table.run(table, table.options, check_mode, clock=lambda: NOW)
 
 
-def kinds(connection):
-    return [kind for kind, _params in connection.sent]
+def kinds(database):
+    return [kind for kind, _params in database.sent]
 
 
-def test_reset_sends_read_history_updates_audit_and_commit_only():
-    connection = FakeConnection([(4, 2, 2)])
-    result = run(connection)
+def statuses(database):
+    return [status_id for status_id, _trigger in database.committed]
+
+
+def test_reset_sends_reads_updates_guard_audit_and_commit_only():
+    database = FakeDatabase([4, 2, 2])
+    result = run(database)
     assert result["changed"] is True
-    assert kinds(connection) == ["SELECT", "SELECT", "UPDATE", "UPDATE", "UPDATE", "INSERT", "COMMIT"]
+    assert kinds(database) == ["SELECT", "EVIDENCE", "UPDATE", "UPDATE", "UPDATE", "EVIDENCE", "INSERT", "COMMIT"]
     # Each UPDATE is a compare-and-set: new status, step id, status read.
-    assert [params for kind, params in connection.sent if kind == "UPDATE"] == [(5, 1, 4), (5, 2, 2), (5, 3, 2)]
+    assert [params for kind, params in database.sent if kind == "UPDATE"] == [(5, 1, 4), (5, 2, 2), (5, 3, 2)]
+    assert statuses(database) == [5, 5, 5]
 
 
 def test_reset_reports_the_state_it_started_from_and_the_state_after():
     # ods error, rds pending an hour (stuck with stuck_after 1800), report success.
-    result = run(FakeConnection([(4, 2, 5)]), stuck_after=1800)
+    result = run(FakeDatabase([4, 2, 5]))
     assert result["before"] == {"state": "failed", "failed_steps": ["ods", "rds"], "stuck_steps": ["rds"]}
     after = result["ansible_facts"]["generate_migrations"]
     assert (after["state"], after["failed_steps"]) == ("ok", [])
 
 
 def test_status_reports_the_same_state_before_as_in_the_fact():
-    result = run(FakeConnection([(4, 5, 5)]), state="status")
+    result = run(FakeDatabase([4, 5, 5]), state="status")
     reported = result["ansible_facts"]["generate_migrations"]
     assert result["before"] == {"state": reported["state"], "failed_steps": reported["failed_steps"],
                                 "stuck_steps": []}
     assert result["before"]["state"] == "failed"
 
 
-def test_status_check_reads_once_and_rolls_back():
-    connection = FakeConnection([(5, 5, 5)])
-    result = run(connection, state="status")
+def test_status_check_sends_two_selects_and_rolls_back():
+    database = FakeDatabase([5, 5, 5])
+    result = run(database, state="status")
     assert result["changed"] is False
-    assert kinds(connection) == ["SELECT", "ROLLBACK"]
+    assert kinds(database) == ["SELECT", "EVIDENCE", "ROLLBACK"]
 
 
 def test_check_mode_never_writes():
-    connection = FakeConnection([(4, 5, 5)])
-    result = run(connection, check_mode=True)
+    database = FakeDatabase([4, 5, 5])
+    result = run(database, check_mode=True)
     assert result["changed"] is True
-    assert "UPDATE" not in kinds(connection) and "INSERT" not in kinds(connection)
-    assert "COMMIT" not in kinds(connection)
+    assert "UPDATE" not in kinds(database) and "INSERT" not in kinds(database)
+    assert "COMMIT" not in kinds(database)
 
 
 def test_conflict_rolls_back_reads_again_and_replans_once():
-    # The first UPDATE finds the row changed; on the second read another run has already reset everything.
-    connection = FakeConnection([(4, 2, 2), (5, 5, 5)], conflicts=[True])
-    result = run(connection)
+    # Before the first UPDATE another run resets everything; the re-plan finds nothing to do.
+    def another_run_resets_all(database):
+        for steps in (database.committed, database.steps):
+            for step in steps:
+                step[0] = 5
+    database = FakeDatabase([4, 2, 2], events=[(0, another_run_resets_all)])
+    result = run(database)
     assert result["changed"] is False
-    assert kinds(connection) == ["SELECT", "SELECT", "UPDATE", "ROLLBACK", "SELECT", "ROLLBACK"]
+    assert kinds(database) == ["SELECT", "EVIDENCE", "UPDATE", "ROLLBACK", "SELECT", "EVIDENCE", "ROLLBACK"]
 
 
 def test_conflict_never_overwrites_a_step_that_became_processing():
-    # Between read and write Generate started rds: the re-plan defers instead of resetting.
-    connection = FakeConnection([(4, 2, 2), (4, 3, 2)], conflicts=[True])
-    result = run(connection)
+    # Between read and write Generate started rds on a live server: the re-plan defers instead of resetting.
+    def generate_starts_rds(database):
+        database.generate_sets(2, 3)
+        database.hangfire += [("server", "bg:1", None, None, NOW, None, None, None), processing_job(7, "rds", "bg:1")]
+    database = FakeDatabase([4, 4, 5], events=[(1, generate_starts_rds)], hangfire=[])
+    result = run(database)
     assert result["changed"] is False and result["deferred"] is True
-    assert kinds(connection).count("UPDATE") == 1
-    assert "COMMIT" not in kinds(connection)
+    assert "COMMIT" not in kinds(database)
+    assert statuses(database) == [4, 3, 5]
+
+
+def test_a_step_not_being_reset_that_starts_meanwhile_rolls_the_reset_back():
+    # rds is reset; meanwhile Generate starts report (not part of the reset): the guard sees it.
+    def generate_starts_report(database):
+        database.generate_sets(3, 2)
+        database.hangfire += [("server", "bg:1", None, None, NOW, None, None, None),
+                              processing_job(8, "report", "bg:1")]
+    database = FakeDatabase([5, 4, 5], events=[(0, generate_starts_report)], hangfire=[])
+    result = run(database)
+    assert result["changed"] is False and result["deferred"] is True
+    assert kinds(database).count("UPDATE") == 1
+    assert "COMMIT" not in kinds(database)
+    assert statuses(database) == [5, 4, 2]
+
+
+def test_row_count_minus_one_still_detects_the_conflict():
+    # SET NOCOUNT ON: every UPDATE answers -1. The guard read finds rds changed and rolls back.
+    def generate_fixes_rds(database):
+        database.generate_sets(2, 5)
+    database = FakeDatabase([4, 4, 5], events=[(1, generate_fixes_rds)], nocount=True)
+    result = run(database)
+    assert result["changed"] is True
+    assert result["reset_steps"] == [{"id": 1, "type_code": "ods", "from": "error", "to": "success"}]
+    assert kinds(database).count("COMMIT") == 1 and kinds(database).count("ROLLBACK") >= 1
+    assert statuses(database) == [5, 5, 5]
+
+
+def test_row_count_minus_one_commits_a_reset_that_went_through():
+    database = FakeDatabase([4, 2, 5], nocount=True)
+    result = run(database)
+    assert result["changed"] is True
+    assert kinds(database) == ["SELECT", "EVIDENCE", "UPDATE", "UPDATE", "EVIDENCE", "INSERT", "COMMIT"]
+    assert statuses(database) == [5, 5, 5]
+
+
+def generate_runs_and_fails_again(database):
+    """A whole Generate run of ods between read and write: error again, with a new trigger date."""
+    database.generate_sets(1, 4)
+
+
+def test_a_run_that_started_and_ended_meanwhile_is_not_overwritten():
+    # The status read (error) is still there, so the UPDATE matches; the trigger date tells the run apart.
+    database = FakeDatabase([4, 5, 5], events=[(0, generate_runs_and_fails_again)])
+    result = run(database)
+    assert result["changed"] is True
+    assert kinds(database) == ["SELECT", "EVIDENCE", "UPDATE", "EVIDENCE", "ROLLBACK", "SELECT", "EVIDENCE",
+                               "UPDATE", "EVIDENCE", "INSERT", "COMMIT"]
+    # The reset that was committed is the one planned on the new run's row.
+    assert database.committed[0][0] == 5 and database.committed[0][1] > TRIGGER
 
 
 def test_second_conflict_fails_with_nothing_written():
-    connection = FakeConnection([(4, 2, 2), (4, 2, 2)], conflicts=[False, True, True])
+    database = FakeDatabase([4, 4, 5], events=[(0, generate_runs_and_fails_again),
+                                               (2, generate_runs_and_fails_again)])
     with pytest.raises(migration_table.RunFailed, match="changed twice while being reset"):
-        run(connection)
-    assert "COMMIT" not in kinds(connection)
-    assert kinds(connection).count("ROLLBACK") >= 2
+        run(database)
+    assert "COMMIT" not in kinds(database)
+    assert kinds(database).count("ROLLBACK") >= 2
 
 
 def test_audit_false_sends_no_insert():
-    connection = FakeConnection([(4, 5, 5)])
-    run(connection, audit=False)
-    assert "INSERT" not in kinds(connection)
+    database = FakeDatabase([4, 5, 5])
+    run(database, audit=False)
+    assert "INSERT" not in kinds(database)

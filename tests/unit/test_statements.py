@@ -27,17 +27,35 @@ def test_statement_uses_only_portable_syntax(number):
     # Every App table is schema-qualified and quoted in exact case.
     for table in re.findall(r'"App"\."(\w+)"', text):
         assert table in ("DataMigrations", "DataMigrationStatuses", "DataMigrationTypes",
-                         "DataMigrationHistories", "GenerateConfigurations")
-    assert not re.search(r"\bApp\.", text)
+                         "DataMigrationHistories", "GenerateConfigurations", "GenerateReports")
+    # Hangfire's tables are read, never written, and only the three the least-privilege grants name.
+    for table in re.findall(r'"HangFire"\."(\w+)"', text):
+        assert table in statements.HANGFIRE_TABLES
+    assert not ('"HangFire"' in text and re.match(r"\s*(UPDATE|INSERT|DELETE)", text))
+    assert not re.search(r"\b(App|HangFire)\.", text)
 
 
 def test_reading_the_steps_is_one_statement():
     assert len(sqlglot.parse(statements.read_steps("App"), read="tsql")) == 1
 
 
-def test_history_query_has_one_parameter_per_type_and_bound():
-    sql = statements.read_recent_history("App", 3, [True, False, True])
+def test_history_part_has_one_parameter_per_type_and_bound_and_no_other_part_has_any():
+    sql = statements.read_evidence("App", "HangFire", [True, False, True], locked_reports=True)
     assert sql.count("?") == 2 + 1 + 2 + 1
+
+
+def test_evidence_read_is_one_statement_of_the_parts_asked_for():
+    sql = statements.read_evidence("App", "HangFire", None, locked_reports=False, steps=True)
+    assert len(sqlglot.parse(sql, read="tsql")) == 1
+    assert re.findall(r"SELECT '(\w+)' AS", sql) == ["step", "server", "job"]
+    with pytest.raises(ValueError):
+        statements.read_evidence("App")
+
+
+@pytest.mark.parametrize("schema", ["App", "HangFire"])
+def test_hangfire_schema_is_refused_unless_plain(schema):
+    with pytest.raises(ValueError):
+        statements.read_evidence(schema, 'HangFire"; DROP TABLE x; --', None)
 
 
 def test_audit_insert_writes_one_row_per_line():
