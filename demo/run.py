@@ -37,8 +37,10 @@ FAILED_HISTORY = [
     ("ods", 7000, "Error in App.Migrate_Data: Transaction was deadlocked and has been chosen as the deadlock victim"),
     ("ods", 6990, "ODS Migration Complete - either due to error or cancellation"),
 ]
-# Processing for longer than Generate's own 30000 s command timeout: the background process died.
+# A report run whose background process died 11 hours ago: its Hangfire job is still Processing on a
+# server that stopped beating, and no background app runs now, so the job is orphaned.
 STUCK = [("ods", "success", 50000), ("rds", "success", 45000), ("report", "processing", 40000)]
+DEAD_SERVER = "generate-background:4312:1f0e9a2c"
 
 
 def build(folder):
@@ -51,7 +53,12 @@ def build(folder):
     ):
         database = generate_db.sqlite_database(os.path.join(folder, "%s.db" % name))
         database.seed(steps, history=history)
-        fleet.add(name, tier, database)
+        stuck = name == "demo-stuck"
+        if stuck:
+            database.beat(DEAD_SERVER, age=39990)
+            database.add_job(type_code="report", state="Processing", age=40000, server_id=DEAD_SERVER)
+        # demo-stuck's background app is down: only its web app answers, and no Hangfire server beats.
+        fleet.add(name, tier, database, background=not stuck)
     return fleet
 
 

@@ -40,7 +40,25 @@ def summary_row(variables, check_mode=False, reset=False):
         "background_ok": None if background is None else bool(background.get("ok")),
         "database_version": facts.get("database_version"),
         "migration_errors": list(facts.get("last_errors") or []),
+        "evidence": evidence_of(facts),
+        "reports_blocked_reason": facts.get("reports_blocked_reason"),
         "error": " ".join(("%s" % failure).split()) if failure is not None else None,
+    }
+
+
+def evidence_of(facts):
+    """What decided for the environment: the rule, and with Hangfire its live servers and its jobs by status."""
+    if not facts:
+        return None
+    hangfire = facts.get("hangfire") or {}
+    jobs = hangfire.get("jobs") or []
+    return {
+        "decided_by": facts.get("evidence"),
+        "live_servers": len([server for server in hangfire.get("servers") or [] if server.get("alive")]),
+        "running_jobs": [job.get("id") for job in jobs if job.get("status") == "running"],
+        "queued_jobs": [job.get("id") for job in jobs if job.get("status") == "queued"],
+        "orphaned_jobs": list(facts.get("orphaned_jobs") or []),
+        "hung_steps": list(facts.get("hung_steps") or []),
     }
 
 

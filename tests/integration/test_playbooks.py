@@ -19,7 +19,7 @@ HEALTHY = [("ods", "success", 90000), ("rds", "success", 88000), ("report", "suc
 TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
 TROUBLESHOOTING_HISTORY = [("ods", 7000, "Error in App.Migrate_Data: deadlock victim")]
 STUCK = [("ods", "success", 50000), ("rds", "success", 45000), ("report", "processing", 40000)]
-# A step processing within stuck_after holds a reset back.
+# A step whose Hangfire job runs holds a reset back (the tests seed the job).
 RUNNING_BEHIND_ERROR = [("ods", "error", 9000), ("rds", "processing", 300), ("report", "pending", 300)]
 RUNNING = [("ods", "success", 9000), ("rds", "processing", 300), ("report", "success", 9000)]
 ALL_SUCCESS = {"ods": "success", "rds": "success", "report": "success"}
@@ -55,10 +55,13 @@ def rows(document):
     return dict((row["environment"], row) for row in document["environments"])
 
 
-def sqlite(folder, name, steps, history=()):
-    """A seeded SQLite Generate database in ``folder``."""
+def sqlite(folder, name, steps, history=(), running=()):
+    """A seeded SQLite Generate database in ``folder``; ``running``: types with a job Processing on a live server."""
     database = generate_db.sqlite_database(os.path.join(str(folder), name + ".db"))
     database.seed(steps, history=history)
+    for type_code in running:
+        database.beat("generate-background:seeded")
+        database.add_job(type_code=type_code, state="Processing", age=300, server_id="generate-background:seeded")
     return database
 
 
@@ -131,7 +134,8 @@ def test_check_mode_shows_what_the_reset_would_do(scenario):
     counts = recap(scenario.check)
     assert counts["dev-pg"]["changed"] == 1 and counts["test-stuck"]["changed"] == 1
     assert counts["dev-healthy"]["changed"] == 0
-    assert "| dev-pg | ok | failed (ods) | ods (error), rds (pending), report (pending) | - |" in scenario.check.stdout
+    assert ("| dev-pg | ok | failed (ods, rds stuck, report stuck) | ods (error), rds (pending), report (pending) | - |"
+            in scenario.check.stdout)
     assert "(check mode: nothing was written)" in scenario.check.stdout
 
 
@@ -166,15 +170,21 @@ def test_reset_summary_is_written_as_json_and_markdown(scenario):
     found = rows(document)
     assert set(found) == {"dev-pg", "dev-healthy", "test-stuck", "prod-failed"}
     assert found["dev-pg"]["before"] == "failed" and found["dev-pg"]["after"] == "ok"
-    assert found["dev-pg"]["failed_steps_before"] == ["ods"]
+    # No Hangfire job waits for rds or report: they are stuck, whatever their age.
+    assert found["dev-pg"]["failed_steps_before"] == ["ods", "rds", "report"]
+    assert found["dev-pg"]["evidence"] == {"decided_by": "hangfire", "live_servers": 1, "running_jobs": [],
+                                           "queued_jobs": [], "orphaned_jobs": [], "hung_steps": []}
+    assert found["prod-failed"]["evidence"]["live_servers"] == 0
     assert [step["type_code"] for step in found["dev-pg"]["steps_reset"]] == ["ods", "rds", "report"]
     assert found["dev-pg"]["migration_errors"][0]["message"] == "Error in App.Migrate_Data: deadlock victim"
     assert found["test-stuck"]["stuck_steps_before"] == ["report"]
     assert found["dev-healthy"]["steps_reset"] == [] and found["dev-healthy"]["before"] == "ok"
     assert found["prod-failed"]["web_ok"] is True and found["prod-failed"]["background_ok"] is None
     assert all(row["outcome"] == "ok" and row["error"] is None for row in document["environments"])
-    assert "| test-stuck | ok | failed (report stuck) | report (processing) | ok | yes | yes |  |" in markdown
-    assert "| prod-failed | ok | failed (ods) | ods (error), rds (pending), report (pending) | ok | yes | - |  |" in markdown
+    assert ("| test-stuck | ok | failed (report stuck) | report (processing) | ok | yes | yes | hangfire: 1 live server, 0 running, 0 queued, 0 orphaned | - |  |"
+            in markdown)
+    assert ("| prod-failed | ok | failed (ods, rds stuck, report stuck) | ods (error), rds (pending), report (pending) "
+            "| ok | yes | - | hangfire: 0 live servers, 0 running, 0 queued, 0 orphaned | - |  |" in markdown)
     assert "4 environments, 0 failed." in markdown
     assert "- dev-pg ods " in markdown and "Error in App.Migrate_Data: deadlock victim" in markdown
 
@@ -223,7 +233,7 @@ class TroubledScenario:
             closed_port = probe.getsockname()[1]
         fleet.add("db-unreachable", "test", shared).variables["generate_db_port"] = closed_port
         fleet.add("db-wrong-password", "test", shared).variables["generate_db_password"] = self.WRONG_PASSWORD
-        fleet.add("deferred", "prod", sqlite(folder, "deferred", RUNNING_BEHIND_ERROR))
+        fleet.add("deferred", "prod", sqlite(folder, "deferred", RUNNING_BEHIND_ERROR, running=["rds"]))
         fleet.add("web-stale", "prod", sqlite(folder, "web-stale", TROUBLESHOOTING)).standin.set_web("stale")
         fleet.add("recovers", "prod", sqlite(folder, "recovers", TROUBLESHOOTING))
         self.before = dict((env.name, env.database.snapshot()) for env in fleet.environments)
@@ -270,8 +280,8 @@ def test_summary_names_each_failed_environment_and_why(troubled):
         background_down.background_url)
     assert reasons["db-unreachable"].startswith("Database: reset failed steps: cannot connect to 127.0.0.1/")
     assert reasons["db-wrong-password"].startswith("Database: reset failed steps: login to 127.0.0.1/")
-    assert reasons["deferred"].startswith("Database: leave no failed or stuck step behind: reset deferred: rds is "
-                                          "processing since ")
+    assert reasons["deferred"].startswith("Database: leave no failed or stuck step behind: reset deferred: job 1 "
+                                          "ExecuteSqlBasedMigration (rds) is running (Processing) since ")
     assert reasons["web-stale"] == (
         "Web app: agree with the database, and show success after a reset: the report pages see the report step "
         "as pending but the database says success; after a reset both must say success")
@@ -327,12 +337,13 @@ def test_limit_resets_and_reports_only_the_limited_environments(fleet):
 
 def test_status_exits_zero_when_every_environment_is_ok_or_running(fleet, pg_database):
     fleet.add("healthy", "dev", pg_database(HEALTHY))
-    fleet.add("running", "prod", sqlite(fleet.folder, "running", RUNNING))
+    fleet.add("running", "prod", sqlite(fleet.folder, "running", RUNNING, running=["rds"]))
     run = fleet.run("migration_status.yml")
     assert run.rc == 0, run.output
     document, markdown = summary(fleet, "migration_status")
     assert [row["before"] for row in document["environments"]] == ["ok", "running"]
-    assert "| running | ok | running | - | - | yes | yes |  |" in markdown
+    assert ("| running | ok | running | - | - | yes | yes | hangfire: 2 live servers, 1 running, 0 queued, 0 orphaned "
+            "| - |  |" in markdown)
 
 
 def test_status_exits_non_zero_for_failed_or_stuck_environments_and_writes_nothing(fleet):
@@ -345,7 +356,7 @@ def test_status_exits_non_zero_for_failed_or_stuck_environments_and_writes_nothi
     document, _markdown = summary(fleet, "migration_status")
     assert document["failed_environments"] == ["failed", "stuck"]
     reasons = dict((row["environment"], row["error"]) for row in document["environments"])
-    assert reasons["failed"] == ("Database: leave no failed or stuck step behind: failed steps: ods; "
+    assert reasons["failed"] == ("Database: leave no failed or stuck step behind: failed steps: ods, rds, report; "
                                  "last error: Error in App.Migrate_Data: deadlock victim")
     assert reasons["stuck"] == "Database: leave no failed or stuck step behind: failed steps: report"
     assert all(not record["action"].endswith("data_migrations") or record["result"]["changed"] is False
@@ -385,8 +396,10 @@ def test_demo_runs_the_dry_run_and_the_reset_and_removes_what_it_made(tmp_path):
                           capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, timeout=600)
     assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr
     assert "reset_migrations.yml -i <demo>/inventory.yml --check --diff" in demo.stdout
-    assert "| demo-failed | ok | failed (ods) | ods (error), rds (pending), report (pending) | ok | yes | yes |  |" in (
-        demo.stdout)
-    assert "| demo-stuck | ok | failed (report stuck) | report (processing) | ok | yes | yes |  |" in demo.stdout
+    assert ("| demo-failed | ok | failed (ods, rds stuck, report stuck) | ods (error), rds (pending), report (pending) "
+            "| ok | yes | yes | hangfire: 1 live server, 0 running, 0 queued, 0 orphaned | - |  |" in demo.stdout)
+    assert ("| demo-stuck | ok | failed (report stuck) | report (processing) | ok | yes | - "
+            "| hangfire: 0 live servers, 0 running, 0 queued, 1 orphaned | - |  |" in demo.stdout)
+    assert "- demo-stuck: job 1" in demo.stdout
     assert "demo-stuck    {'ods': 'success', 'rds': 'success', 'report': 'success'}" in demo.stdout
     assert [name for name in os.listdir(str(tmp_path)) if name.startswith("ceds-demo-")] == []

@@ -27,7 +27,8 @@ class Environment:
         self.name = name
         self.tier = tier
         self.database = database
-        self.standin = StandinGenerate.for_database(database) if apps else None
+        # An environment without a background app has no Hangfire server beating in its database.
+        self.standin = StandinGenerate.for_database(database, beats=background) if apps else None
         self.background = background
         self.variables = {}
 
@@ -48,6 +49,8 @@ class Environment:
             variables["generate_db_connection_string"] = self.database.connection_string
         if self.database.schema != "App":
             variables["generate_db_schema"] = self.database.schema
+        if self.database.hangfire_schema != "HangFire":
+            variables["generate_hangfire_schema"] = self.database.hangfire_schema
         if self.standin is not None:
             variables["generate_web_url"] = self.standin.web_url
             if self.background:

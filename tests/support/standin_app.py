@@ -3,7 +3,8 @@
 It is not Generate. It serves the few read-only endpoints the playbooks probe,
 with Generate's JSON shapes, reading the same database the module writes (so
 a reset is visible through it), plus a Hangfire-like page at the background
-app's root. It never starts or cancels a migration: requests to the
+app's root, and while the background app is up its Hangfire server beats in
+the database as Hangfire's does. It never starts or cancels a migration: requests to the
 background app's migration URLs are refused and recorded, so tests can prove
 that nothing calls them.
 
@@ -20,11 +21,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import os
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pyodbc
+
+from hangfire_jobs import HangfireTables
 
 MODES = ("up", "error", "down")
 WEB_MODES = MODES + ("stale",)
@@ -33,9 +38,72 @@ MIGRATION_CONTROL_PREFIX = "/api/datamigration/"
 
 HANGFIRE_PAGE = """<!DOCTYPE html>
 <html><head><title>Overview - Hangfire Dashboard</title></head>
-<body><h1>Dashboard</h1><p>Stand-in for the Generate background app (Hangfire 1.7): no jobs run here.</p></body>
+<body><h1>Dashboard</h1><p>Stand-in for the Generate background app (Hangfire 1.8).</p></body>
 </html>
 """
+# Hangfire's servers beat every 30 s (ServerHeartbeatInterval).
+HEARTBEAT_SECONDS = 30.0
+
+
+class Heartbeat:
+    """The background app's Hangfire server: a Server row that beats while the app is up.
+
+    Each beat opens a connection, writes and closes it, so a fleet of stand-ins
+    holds no database connection between beats. A graceful stop removes the
+    row, as Hangfire does; ``crash()`` leaves it to go stale.
+    """
+
+    def __init__(self, connection_string, hangfire_schema, interval=HEARTBEAT_SECONDS):
+        self.connection_string = connection_string
+        self.tables = HangfireTables(lambda name: '"%s"."%s"' % (hangfire_schema, name))
+        self.server_id = "generate-background:%d:%s" % (os.getpid(), uuid.uuid4().hex[:8])
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _write(self, action):
+        connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
+        try:
+            action(connection.cursor())
+        finally:
+            connection.close()
+
+    def beat(self):
+        """One heartbeat now."""
+        self._write(lambda cursor: self.tables.beat(cursor, self.server_id))
+
+    def start(self):
+        """Beat now, then every ``interval`` seconds until stopped."""
+        if self._thread is not None:
+            return
+        self.beat()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="standin-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            try:
+                self.beat()
+            except pyodbc.Error:
+                pass
+
+    def crash(self):
+        """Stop beating and leave the row behind, as a process that died does."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def stop(self):
+        """Stop beating and remove the row, as a graceful shutdown does."""
+        running = self._thread is not None
+        self.crash()
+        if running:
+            try:
+                self._write(lambda cursor: self.tables.remove_server(cursor, self.server_id))
+            except pyodbc.Error:
+                pass
 
 
 def json_date(value):
@@ -251,8 +319,10 @@ class StandinApp:
 class StandinGenerate:
     """A stand-in Generate install: a web app and a background app over one Generate database."""
 
-    def __init__(self, connection_string, schema="App"):
+    def __init__(self, connection_string, schema="App", hangfire_schema=None):
+        """``hangfire_schema``: where the background app's Hangfire server beats (None: it does not beat)."""
         self.reader = GenerateReader(connection_string, schema)
+        self.heartbeat = Heartbeat(connection_string, hangfire_schema) if hangfire_schema else None
         self._stale_status = None
         self.web = StandinApp("web", {
             ("GET", "/api/app/about/getvers"): self._version,
@@ -263,9 +333,9 @@ class StandinGenerate:
         self.background = StandinApp("background", {("GET", "/"): lambda: (200, HANGFIRE_PAGE)})
 
     @classmethod
-    def for_database(cls, database):
-        """A stand-in over a test database of tests/support/generate_db.py."""
-        return cls(database.connection_string, database.schema)
+    def for_database(cls, database, beats=True):
+        """A stand-in over a test database of tests/support/generate_db.py; its background app beats unless told."""
+        return cls(database.connection_string, database.schema, database.hangfire_schema if beats else None)
 
     @property
     def web_url(self):
@@ -287,10 +357,14 @@ class StandinGenerate:
         """Start both apps; return self."""
         self.web.start()
         self.background.start()
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         return self
 
     def stop(self):
         """Stop both apps and close their database connections."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         self.web.stop()
         self.background.stop()
         self.reader.close()
@@ -303,10 +377,15 @@ class StandinGenerate:
         self.web.set_mode("up" if mode == "stale" else mode)
 
     def set_background(self, mode):
-        """Make the background app ``up``, ``error`` or ``down``."""
+        """Make the background app ``up``, ``error`` or ``down`` (down: its server stops beating, as in a crash)."""
         if mode not in MODES:
             raise ValueError("background mode must be one of %s" % ", ".join(MODES))
         self.background.set_mode(mode)
+        if self.heartbeat is not None:
+            if mode == "down":
+                self.heartbeat.crash()
+            else:
+                self.heartbeat.start()
 
     def _version(self):
         version = self.reader.configuration("Database", "DatabaseVersion")
@@ -327,10 +406,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connection-string", required=True, help="ODBC connection string of the database")
     parser.add_argument("--schema", default="App", help="schema of Generate's App tables")
+    parser.add_argument("--hangfire-schema", help="schema of Hangfire's tables, where the background app beats")
     parser.add_argument("--web-port", type=int, default=0)
     parser.add_argument("--background-port", type=int, default=0)
     options = parser.parse_args()
-    standin = StandinGenerate(options.connection_string, options.schema)
+    standin = StandinGenerate(options.connection_string, options.schema, options.hangfire_schema)
     standin.web.port = options.web_port
     standin.background.port = options.background_port
     with standin:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from ansible_collections.ceds.generate.plugins.filter.summary_rows import FilterModule, summary_rows
 
 PROBED = {"changed": False, "web": {"ok": True, "url": "http://web"}, "background": {"ok": True, "url": "http://bg"}}
-FACTS_AFTER = {"generate_migrations": {"state": "ok", "database_version": "13.1", "last_errors": [
-    {"type_code": "ods", "date": "2026-11-26T10:00:00Z", "message": "deadlock victim"}]}}
+FACTS_AFTER = {"generate_migrations": {
+    "state": "ok", "database_version": "13.1", "evidence": "hangfire", "orphaned_jobs": [7], "hung_steps": [],
+    "reports_blocked_reason": None,
+    "hangfire": {"servers": [{"id": "a", "alive": True}, {"id": "b", "alive": False}],
+                 "jobs": [{"id": 7, "status": "orphaned"}]},
+    "last_errors": [{"type_code": "ods", "date": "2026-11-26T10:00:00Z", "message": "deadlock victim"}]}}
 RESET = {"changed": True, "before": {"state": "failed", "failed_steps": ["ods", "report"], "stuck_steps": ["report"]},
          "reset_steps": [{"type_code": "ods", "from": "error"}], "ansible_facts": FACTS_AFTER}
 
@@ -22,6 +26,9 @@ def test_a_reset_environment_reports_before_steps_reset_after_and_the_apps():
         "stuck_steps_before": ["report"], "steps_reset": [{"type_code": "ods", "from": "error"}], "after": "ok",
         "web_ok": True, "background_ok": True, "database_version": "13.1",
         "migration_errors": FACTS_AFTER["generate_migrations"]["last_errors"], "error": None,
+        "evidence": {"decided_by": "hangfire", "live_servers": 1, "running_jobs": [], "queued_jobs": [],
+                     "orphaned_jobs": [7], "hung_steps": []},
+        "reports_blocked_reason": None,
     }
 
 
