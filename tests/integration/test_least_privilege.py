@@ -23,6 +23,8 @@ DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspa
 TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
 HISTORY = [("ods", 7000, "Error in App.Migrate_Data: deadlock victim")]
 INSERT_GRANT = 'GRANT INSERT ON "App"."DataMigrationHistories" TO generate_reset;'
+HANGFIRE_GRANTS = ('GRANT USAGE ON SCHEMA "HangFire" TO generate_monitor;\n'
+                   'GRANT SELECT ON "HangFire"."Job", "HangFire"."State", "HangFire"."Server" TO generate_monitor;\n')
 
 
 def documented_block(login):
@@ -59,7 +61,8 @@ def least_privilege(postgres, tmp_path_factory):
     status_block, reset_block = documented_block("status"), documented_block("reset")
     assert INSERT_GRANT in reset_block
     databases = {}
-    for role_kind in ("status", "reset", "reset_without_insert"):
+    assert HANGFIRE_GRANTS in status_block
+    for role_kind in ("status", "reset", "reset_without_insert", "status_without_hangfire"):
         database = generate_db.postgres_database(postgres, "privilege_%s_%s" % (role_kind, suffix))
         database.seed(TROUBLESHOOTING, history=HISTORY)
         # Only the documented grants reach these databases: take the default rights of PUBLIC away.
@@ -67,7 +70,8 @@ def least_privilege(postgres, tmp_path_factory):
         databases[role_kind] = database
     first = True
     for role_kind, database in databases.items():
-        status_sql = grants(status_block, database.name, roles)
+        status_sql = grants(status_block if role_kind != "status_without_hangfire"
+                            else status_block.replace(HANGFIRE_GRANTS, ""), database.name, roles)
         reset_sql = grants(reset_block if role_kind != "reset_without_insert"
                            else reset_block.replace(INSERT_GRANT, ""), database.name, roles)
         if not first:
@@ -84,6 +88,7 @@ def least_privilege(postgres, tmp_path_factory):
     tasks = [
         ("status with SELECT only", as_login(databases["status"], "generate_monitor")),
         ("reset with SELECT only", as_login(databases["status"], "generate_monitor", state="reset")),
+        ("status without the Hangfire grants", as_login(databases["status_without_hangfire"], "generate_monitor")),
         ("reset with the documented grants", as_login(databases["reset"], "generate_reset", state="reset")),
         ("reset without INSERT, audited", as_login(databases["reset_without_insert"], "generate_reset",
                                                    state="reset")),
@@ -109,7 +114,9 @@ def test_status_login_with_select_only_reports_everything(least_privilege, reque
     record = run.by_task()["status with SELECT only"]
     assert record["status"] == "ok", record["result"]["msg"]
     facts = record["result"]["ansible_facts"]["generate_migrations"]
-    assert facts["state"] == "failed" and facts["failed_steps"] == ["ods"]
+    assert facts["state"] == "failed" and facts["failed_steps"] == ["ods", "rds", "report"]
+    assert facts["evidence"] == "hangfire" and facts["locked_reports"] == []
+    assert not record["result"].get("warnings")
     assert facts["database_version"] == "13.1"
     assert [line["message"] for line in facts["last_errors"]] == ["Error in App.Migrate_Data: deadlock victim"]
     proven(request)
@@ -152,4 +159,22 @@ def test_reset_login_without_insert_fails_when_auditing_and_rolls_the_updates_ba
     assert unaudited["status"] == "ok", unaudited["result"]["msg"]
     assert [step["from"] for step in unaudited["result"]["reset_steps"]] == ["error", "pending", "pending"]
     assert databases["reset_without_insert"].history_messages() == [HISTORY[0][2]]
+    proven(request)
+
+
+def test_status_login_without_the_hangfire_grants_gets_the_age_rule_and_a_warning_naming_them(
+        least_privilege, request):
+    run, databases, before = least_privilege
+    record = run.by_task()["status without the Hangfire grants"]
+    assert record["status"] == "ok", record["result"]["msg"]
+    facts = record["result"]["ansible_facts"]["generate_migrations"]
+    assert facts["evidence"] == "age" and facts["hangfire"]["available"] is False
+    assert facts["hangfire"]["reason"] == "SELECT on HangFire.Job, HangFire.State, HangFire.Server is not granted " \
+        "to this login"
+    # The age rule: rds and report are pending for two hours, within Generate 13.1's 30000 s.
+    assert facts["failed_steps"] == ["ods"] and facts["queued_steps"] == ["rds", "report"]
+    [warning] = record["result"]["warnings"]
+    assert warning.startswith("Hangfire's tables cannot be read (") and "permission denied for schema HangFire" in warning
+    assert warning.endswith("grant SELECT on HangFire.Job, HangFire.State, HangFire.Server to this login "
+                            "(docs/least-privilege.md)")
     proven(request)

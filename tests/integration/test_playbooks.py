@@ -403,3 +403,18 @@ def test_demo_runs_the_dry_run_and_the_reset_and_removes_what_it_made(tmp_path):
     assert "- demo-stuck: job 1" in demo.stdout
     assert "demo-stuck    {'ods': 'success', 'rds': 'success', 'report': 'success'}" in demo.stdout
     assert [name for name in os.listdir(str(tmp_path)) if name.startswith("ceds-demo-")] == []
+
+
+def test_report_pages_still_blocked_after_the_run_fail_the_environment_with_their_reason(fleet):
+    database = sqlite(fleet.folder, "metadata-failed", TROUBLESHOOTING)
+    database.execute("UPDATE %s SET \"GenerateConfigurationValue\" = 'FAILED' WHERE \"GenerateConfigurationKey\" = "
+                     "'metaStatus'" % database.table("GenerateConfigurations"))
+    fleet.add("metadata-failed", "test", database)
+    run = fleet.run("reset_migrations.yml")
+    assert run.rc == 2, run.output
+    # The steps are reset; the metadata block is reported, never "fixed".
+    assert database.statuses() == ALL_SUCCESS
+    found = rows(summary(fleet)[0])["metadata-failed"]
+    assert found["error"] == ("Report pages: open after the run: the report pages are blocked: Metadata process "
+                              "failed. Please successfully migrate the metadata before viewing reports.")
+    assert found["reports_blocked_reason"].startswith("Metadata process failed.")
