@@ -432,14 +432,22 @@ class Plan:
             return METADATA_PROCESSING_REASON
         if metadata == "FAILED":
             return METADATA_FAILED_REASON
-        report = [view for view in self.views if (view.step.type_code or "").lower() == "report"]
-        if not report:
+        report = report_view(self)
+        if report is None:
             return NO_REPORT_STEP_REASON
-        if report[0].status_code == "processing":
+        if report.status_code == "processing":
             return MIGRATION_IN_PROGRESS_REASON
-        if report[0].status_code != TARGET:
+        if report.status_code != TARGET:
             return MIGRATION_NOT_RUN_REASON
         return None
+
+
+def report_view(current_plan):
+    """The view of the report step, which the report pages read, or None."""
+    for view in current_plan.views:
+        if (view.step.type_code or "").lower() == "report":
+            return view
+    return None
 
 
 def plan(steps, status_ids, now, stuck_after, reset, hangfire=None, server_timeout=HANGFIRE_SERVER_TIMEOUT):
@@ -488,9 +496,8 @@ def plan(steps, status_ids, now, stuck_after, reset, hangfire=None, server_timeo
     if hangfire is not None:
         blockers = [job.describe() for job in jobs if job.status in (JOB_RUNNING, JOB_QUEUED)]
     else:
-        blockers = ["%s is processing since %s" % (view.step.label, iso_utc(view.step.last_trigger_date)
-                                                  or "an unknown time")
-                    for view in views if view.running]
+        blockers = ["%s is processing since %s" % (
+            view.step.label, iso_utc(view.step.last_trigger_date) or "an unknown time") for view in views if view.running]
     resets = []
     if reset and any(view.failed for view in views) and not blockers:
         resets = [view for view in views if view.status_code in RESETTABLE]
@@ -515,7 +522,7 @@ def plan(steps, status_ids, now, stuck_after, reset, hangfire=None, server_timeo
 def guard(current_plan, rows, hangfire, now, server_timeout=HANGFIRE_SERVER_TIMEOUT):
     """Inside the writing transaction: why the planned reset must not be committed, or None.
 
-    rows: (step id, status id, trigger date) of every step, read after the plan's UPDATEs
+    rows: (step id, status id, trigger date, ...) of every step, read after the plan's UPDATEs
     (so the reset steps read as success).  hangfire: Hangfire's state read at the same
     time (None when the plan had none).  Any step whose status or trigger date is not
     what the plan wrote or read, or a migration job now running or queued, means Generate
@@ -526,7 +533,7 @@ def guard(current_plan, rows, hangfire, now, server_timeout=HANGFIRE_SERVER_TIME
         (view.step.id, (current_plan.status_ids[TARGET] if view.step.id in reset_ids else view.step.status_id,
                         iso_utc(view.step.last_trigger_date)))
         for view in current_plan.views)
-    found = dict((step_id, (status_id, iso_utc(to_utc(trigger)))) for step_id, status_id, trigger in rows)
+    found = dict((row[0], (row[1], iso_utc(to_utc(row[2])))) for row in rows)
     labels = dict((view.step.id, view.step.label) for view in current_plan.views)
     for step_id in sorted(set(expected) | set(found), key=lambda value: "%s" % value):
         if expected.get(step_id) != found.get(step_id):

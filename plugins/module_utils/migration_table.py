@@ -58,6 +58,7 @@ def argument_spec():
         history_lines=dict(type="int", default=5),
         audit=dict(type="bool", default=True),
         audit_note=dict(type="str"),
+        unlock_reports=dict(type="bool", default=False),
     )
     return spec
 
@@ -335,7 +336,8 @@ class MigrationTable:
         for row in rows:
             kind = row["kind"]
             if kind == "step":
-                evidence.steps.append((_number(row["id"]), _number(row["number"]), row["date"]))
+                evidence.steps.append((_number(row["id"]), _number(row["number"]), row["date"],
+                                       _number(row["text1"])))
             elif kind == "server":
                 evidence.hangfire.servers.append(migration_plan.Server(row["id"], row["date"]))
             elif kind == "job":
@@ -350,7 +352,7 @@ class MigrationTable:
         if evidence.hangfire is not None:
             evidence.hangfire.jobs.sort(key=lambda job: "%20s" % job.id)
 
-    def apply(self, plan, params, now):
+    def apply(self, plan, params, now, unlock=()):
         """Reset the plan's steps, check in the same transaction that nothing else moved, audit, commit.
 
         Returns None once the transaction is committed, or, with everything rolled
@@ -373,8 +375,10 @@ class MigrationTable:
         if conflict is not None:
             self.rollback()
             return conflict
+        if unlock:
+            self._execute(statements.unlock_reports(self.schema), (), "unlocking the locked reports").close()
         if params["audit"]:
-            self._write_audit(plan, params.get("audit_note"), now)
+            self._write_audit(plan, params.get("audit_note"), now, unlock)
         try:
             self.connection.commit()
         except pyodbc.Error as exc:
@@ -382,16 +386,20 @@ class MigrationTable:
             raise translate(exc, "committing the reset", self.options)
         return None
 
-    def _write_audit(self, plan, audit_note, now):
+    def _write_audit(self, plan, audit_note, now, unlock=()):
+        lines = [(view.step.type_id, "%s migration status reset from %s to %s by %s" % (
+            view.step.label.upper(), view.status_code, migration_plan.TARGET, MODULE_NAME)) for view in plan.resets]
+        if unlock:
+            report = migration_plan.report_view(plan)
+            message = "REPORT selection unlocked (%s) by %s" % (", ".join(unlock), MODULE_NAME)
+            lines.append((report.step.type_id, message))
         rows = []
-        for view in plan.resets:
-            message = "%s migration status reset from %s to %s by %s" % (
-                view.step.label.upper(), view.status_code, migration_plan.TARGET, MODULE_NAME)
+        for type_id, message in lines:
             if audit_note:
                 message += ": %s" % audit_note
-            rows.extend([view.step.type_id, now, message])
+            rows.extend([type_id, now, message])
         try:
-            self._execute(statements.write_audit(self.schema, len(plan.resets)), rows, "writing the audit history")
+            self._execute(statements.write_audit(self.schema, len(lines)), rows, "writing the audit history")
         except MissingTable:
             raise RunFailed("%s.%s not found in database %s, so the reset cannot be audited: nothing was "
                             "written; restore the table or set audit to false"
@@ -422,26 +430,39 @@ def run(table, params, check_mode, clock=utc_now):
     plan = decide(snapshot, evidence, params, now)
     applied = False
     if plan.resets and not check_mode:
-        conflict = table.apply(plan, params, now)
+        conflict = table.apply(plan, params, now, reports_to_unlock(plan, evidence, params))
         if conflict is not None:
             # Generate acted between our read and our write: look again, once.
             now = clock()
             snapshot, evidence = observe(table, params)
             plan = decide(snapshot, evidence, params, now)
             if plan.resets:
-                conflict = table.apply(plan, params, now)
+                conflict = table.apply(plan, params, now, reports_to_unlock(plan, evidence, params))
                 if conflict is not None:
                     raise RunFailed("migration steps changed twice while being reset (%s): Generate is running "
                                     "migrations; nothing was written, run again later" % conflict)
         applied = conflict is None and bool(plan.resets)
     if not applied:
         table.rollback()
-    return result_of(plan, applied, check_mode, snapshot, evidence, now, params["history_lines"])
+    return result_of(plan, applied, check_mode, snapshot, evidence, now, params)
 
 
-def result_of(plan, applied, check_mode, snapshot, evidence, now, history_lines):
+def reports_to_unlock(plan, evidence, params):
+    """With unlock_reports, the locked reports when the plan resets the report step (Generate's error path)."""
+    report = migration_plan.report_view(plan)
+    if not params.get("unlock_reports") or report is None or report not in plan.resets:
+        return []
+    return list(evidence.locked_reports or [])
+
+
+def result_of(plan, applied, check_mode, snapshot, evidence, now, params):
     """What the user sees of a plan: changed, msg, reset_steps, before, diff, warnings and the facts."""
+    history_lines = params["history_lines"]
     reported = migration_plan.after_reset(plan, now) if applied else plan
+    unlocked = reports_to_unlock(plan, evidence, params)
+    locked = evidence.locked_reports
+    if applied and unlocked:
+        locked = []
     warnings = list(evidence.warnings) + list(plan.warnings)
     if plan.deferred:
         warnings.append(plan.deferral_warning())
@@ -450,6 +471,7 @@ def result_of(plan, applied, check_mode, snapshot, evidence, now, history_lines)
         "changed": bool(plan.resets),
         "msg": plan.message(applied=applied, check_mode=check_mode),
         "reset_steps": plan.reset_steps(),
+        "unlocked_reports": unlocked,
         "before": {"state": plan.state, "failed_steps": plan.failed_steps, "stuck_steps": plan.stuck_steps},
         "deferred": plan.deferred,
         "warnings": warnings,
@@ -457,7 +479,7 @@ def result_of(plan, applied, check_mode, snapshot, evidence, now, history_lines)
         "ansible_facts": {
             "generate_migrations": migration_plan.facts(
                 reported, last_errors, snapshot.database_version, snapshot.metadata_status, now,
-                evidence.locked_reports, evidence.hangfire_unavailable),
+                locked, evidence.hangfire_unavailable),
         },
     }
 

@@ -131,6 +131,11 @@ def reset_step(schema):
     ).format(s=quote_schema(schema))
 
 
+def unlock_reports(schema):
+    """Unlock every locked report, as Generate's error path (MarkReportsAsComplete) does; no parameters."""
+    return 'UPDATE {s}."GenerateReports" SET "IsLocked" = 0\nWHERE "IsLocked" = 1'.format(s=quote_schema(schema))
+
+
 def write_audit(schema, line_count):
     """One INSERT of ``line_count`` history lines: parameters type id, date, message per line."""
     if line_count < 1:
@@ -160,8 +165,8 @@ def _literals(values):
 def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_reports=False, steps=False):
     """One SELECT, a UNION ALL of the parts asked for, each row tagged by its "Kind".
 
-    steps: every step's id (Id), status id (Number) and trigger date (Date), for the guard in the
-    writing transaction.  hangfire_schema: Hangfire's servers (Id, Date = last heartbeat) and
+    steps: every step's id (Id), status id (Number), trigger date (Date) and last duration (Text1),
+    for the guard in the writing transaction and for watching a run.  hangfire_schema: Hangfire's servers (Id, Date = last heartbeat) and
     Generate's unfinished migration jobs (Id, Name = state, Date = the state's CreatedAt,
     Text1 = InvocationData, Text2 = Arguments, Text3 = the state's Data).  history_bounded: one
     flag per type as in ``_history_source``, for history lines (Number = type id, Date,
@@ -175,6 +180,7 @@ def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_rep
             "Id": 'CAST(m."DataMigrationId" AS varchar(20))',
             "Number": 'm."DataMigrationStatusId"',
             "Date": 'm."LastTriggerDate"',
+            "Text1": 'CAST(m."LastDurationInSeconds" AS varchar(20))',
         }, 'FROM {s}."DataMigrations" m'.format(s=quoted)))
     if hangfire_schema is not None:
         hangfire = quote_schema(hangfire_schema)
@@ -208,9 +214,11 @@ def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_rep
 def every_statement(schema="App", max_steps=3, hangfire_schema="HangFire"):
     """Every statement text the collection can send for ``schema`` (for grammar checks and review)."""
     texts = [read_steps(schema), read_steps_without_configuration(schema), reset_step(schema),
-             read_evidence(schema, hangfire_schema, steps=True)]
-    for count in range(1, max_steps + 1):
+             unlock_reports(schema), read_evidence(schema, hangfire_schema, steps=True),
+             read_evidence(schema, None, [True], steps=True)]
+    for count in range(1, max_steps + 2):
         texts.append(write_audit(schema, count))
+    for count in range(1, max_steps + 1):
         for hangfire in (hangfire_schema, None):
             for locked in (True, False):
                 texts.append(read_evidence(schema, hangfire, [True] * count, locked))

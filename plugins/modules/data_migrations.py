@@ -24,14 +24,14 @@ description:
   - B(With Hangfire), each unfinished migration job is B(running) (C(Processing) on a server that beat within
     O(server_timeout)), B(queued) (C(Enqueued), C(Scheduled) or C(Awaiting), or C(Processing) on a dead server
     while a live one exists, since Hangfire hands it out again) or B(orphaned) (C(Processing) on a dead server
-    while no server is alive: it runs again when a background app starts). A step is running or queued when a
+    while no server is alive, so it runs again when a background app starts). A step is running or queued when a
     job of its type is; a C(pending) or C(processing) step with no running or queued job of its type is stuck,
-    whatever its age. A running job older than O(stuck_after) is B(hung): reported, never reset.
-  - B(Without Hangfire) (its tables absent or unreadable, or O(hangfire=ignore)), the age decides: a
+    whatever its age. A running job older than O(stuck_after) is B(hung), which is reported and never reset.
+  - B(Without Hangfire) (its tables absent or unreadable, or O(hangfire=ignore)), the age decides. A
     C(pending) or C(processing) step is stuck when it was last triggered more than O(stuck_after) seconds ago
     (or never), and running when it is C(processing) within O(stuck_after).
   - A reset happens only when at least one step is failed and no migration is running or queued (with
-    Hangfire: no migration job is running or queued, of any type; orphaned jobs do not hold it back, and each
+    Hangfire, no migration job is running or queued, of any type; orphaned jobs do not hold it back, and each
     gives a warning). It sets every step whose status is C(error), C(pending) or C(processing) to C(success),
     like the manual C(update App.DataMigrations set DataMigrationStatusId = 5), limited to the rows that need
     it. Steps in C(initial) or C(success), and steps whose status id is none of Generate's codes, are never
@@ -107,6 +107,15 @@ options:
         reset from what and by this module, so Generate's own history shows it.
     type: bool
     default: true
+  unlock_reports:
+    description:
+      - When the reset sets the C(report) step to C(success), also unlock every locked report
+        (C(GenerateReports.IsLocked = 1)), as Generate's own error path does, in the reset's transaction, with an
+        audit line naming them.
+      - Use it when no re-run of C(report) follows. The default keeps them locked, because a re-run of C(report)
+        processes exactly the locked reports (the selection the user saved).
+    type: bool
+    default: false
   audit_note:
     description:
       - Text added to each audit line, for example an AWX job id or a ticket number (at most 500 characters).
@@ -250,6 +259,12 @@ reset_steps:
       type: str
       returned: always
       sample: success
+unlocked_reports:
+  description: With O(unlock_reports), the report codes unlocked (in check mode, that would be).
+  returned: success
+  type: list
+  elements: str
+  sample: ["c002"]
 executed_queries:
   description: The SQL statements sent, without their parameter values.
   returned: always

@@ -181,7 +181,8 @@ def test_reset_summary_is_written_as_json_and_markdown(scenario):
     assert found["dev-healthy"]["steps_reset"] == [] and found["dev-healthy"]["before"] == "ok"
     assert found["prod-failed"]["web_ok"] is True and found["prod-failed"]["background_ok"] is None
     assert all(row["outcome"] == "ok" and row["error"] is None for row in document["environments"])
-    assert ("| test-stuck | ok | failed (report stuck) | report (processing) | ok | yes | yes | hangfire: 1 live server, 0 running, 0 queued, 0 orphaned | - |  |"
+    assert ("| test-stuck | ok | failed (report stuck) | report (processing) | ok | yes | yes "
+            "| hangfire: 1 live server, 0 running, 0 queued, 0 orphaned | - |  |"
             in markdown)
     assert ("| prod-failed | ok | failed (ods, rds stuck, report stuck) | ods (error), rds (pending), report (pending) "
             "| ok | yes | - | hangfire: 0 live servers, 0 running, 0 queued, 0 orphaned | - |  |" in markdown)

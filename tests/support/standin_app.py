@@ -4,9 +4,9 @@ It is not Generate. It serves the few read-only endpoints the playbooks probe,
 with Generate's JSON shapes, reading the same database the module writes (so
 a reset is visible through it), plus a Hangfire-like page at the background
 app's root, and while the background app is up its Hangfire server beats in
-the database as Hangfire's does. It never starts or cancels a migration: requests to the
-background app's migration URLs are refused and recorded, so tests can prove
-that nothing calls them.
+the database as Hangfire's does. Its background app's MigrateData URLs start
+and cancel migrations as Generate's do (``MigrationRunner``); every request is
+recorded, so tests can prove which were sent, and that the probes send none.
 
 Each app can be told to fail: ``up`` answers normally, ``error`` answers
 every request with HTTP 500, ``down`` closes the port (connection refused).
@@ -23,13 +23,14 @@ import datetime
 import json
 import os
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pyodbc
 
-from hangfire_jobs import HangfireTables
+from hangfire_jobs import HangfireTables, utc_now
 
 MODES = ("up", "error", "down")
 WEB_MODES = MODES + ("stale",)
@@ -226,6 +227,136 @@ class GenerateReader:
                  "generateConfigurationValue": row["value"]} for row in rows]
 
 
+class MigrationRunner:
+    """The background app's MigrateData/{type} and MigrateData/Cancel/{type}, as Generate's MigrationService does.
+
+    A run writes what Generate writes: a Hangfire job Processing on the app's beating server, the step
+    ``pending`` with a new LastTriggerDate and "<TYPE> Migration Started", then ``processing``; after
+    ``run_seconds`` the step is ``success`` with LastDurationInSeconds, or ``error`` with history lines, as
+    ``outcomes[type]`` says (``success``, ``error``, or ``hang``: until cancelled). A cancel logs "Canceling
+    migration", deletes every Processing job and sets the type to ``error`` (never over an existing error).
+    ``answer_delay`` holds the HTTP answer back after the run started, to make a client time out.
+    """
+
+    def __init__(self, connection_string, schema, heartbeat):
+        self.connection_string = connection_string
+        self.schema = schema
+        self.heartbeat = heartbeat
+        self.run_seconds = 2.0
+        self.outcomes = {}
+        self.answer_delay = 0.0
+        self.error_message = "Error in App.Migrate_Data: Transaction was deadlocked and has been chosen as the deadlock victim"
+        self._cancels = []
+        self._threads = []
+
+    def _table(self, name):
+        return '"%s"."%s"' % (self.schema, name)
+
+    def _write(self, action):
+        connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
+        try:
+            return action(connection.cursor())
+        finally:
+            connection.close()
+
+    def _status_id(self, cursor, code):
+        return cursor.execute('SELECT "DataMigrationStatusId" FROM %s WHERE "DataMigrationStatusCode" = ?'
+                              % self._table("DataMigrationStatuses"), code).fetchone()[0]
+
+    def _type_id(self, cursor, code):
+        row = cursor.execute('SELECT "DataMigrationTypeId" FROM %s WHERE "DataMigrationTypeCode" = ?'
+                             % self._table("DataMigrationTypes"), code).fetchone()
+        return row[0] if row else None
+
+    def _history(self, cursor, type_id, message):
+        cursor.execute('INSERT INTO %s ("DataMigrationTypeId", "DataMigrationHistoryDate", '
+                       '"DataMigrationHistoryMessage") VALUES (?, ?, ?)' % self._table("DataMigrationHistories"),
+                       type_id, utc_now(), message)
+
+    def _set_step(self, cursor, type_id, code, trigger=None, duration=None):
+        sets, values = ['"DataMigrationStatusId" = ?'], [self._status_id(cursor, code)]
+        if trigger is not None:
+            sets.append('"LastTriggerDate" = ?')
+            values.append(trigger)
+        if duration is not None:
+            sets.append('"LastDurationInSeconds" = ?')
+            values.append(duration)
+        sql = 'UPDATE %s SET %s WHERE "DataMigrationTypeId" = ?' % (self._table("DataMigrations"), ", ".join(sets))
+        cursor.execute(sql, *(values + [type_id]))
+
+    def answer(self, path):
+        """Answer one MigrateData request as Generate does: 200 at once, the run going on in the background."""
+        parts = [part for part in path.split("/") if part]
+        if len(parts) == 5 and parts[3].lower() == "cancel":
+            self._write(lambda cursor: self.cancel(cursor, parts[4]))
+            return 200, {}
+        if len(parts) != 4:
+            return 404, {"message": "not found"}
+        type_code = parts[3]
+        started, cancelled = threading.Event(), threading.Event()
+        self._cancels.append(cancelled)
+        thread = threading.Thread(target=self._run, args=(type_code, started, cancelled), name="standin-run",
+                                  daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        started.wait(10)
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
+        return 200, {}
+
+    def _run(self, type_code, started, cancelled):
+        begun = time.monotonic()
+        server_id = self.heartbeat.server_id if self.heartbeat is not None else "generate-background:none"
+        tables = HangfireTables(self.heartbeat.tables.table if self.heartbeat is not None
+                                else lambda name: '"HangFire"."%s"' % name)
+
+        def start(cursor):
+            type_id = self._type_id(cursor, type_code)
+            job = tables.add_job(cursor, "ExecuteSqlBasedMigration", type_code, "Processing", utc_now(), server_id)
+            self._set_step(cursor, type_id, "pending", trigger=utc_now())
+            self._history(cursor, type_id, "%s Migration Started" % type_code.upper())
+            self._set_step(cursor, type_id, "processing")
+            return type_id, job
+        type_id, job = self._write(start)
+        started.set()
+        outcome = self.outcomes.get(type_code, "success")
+        if cancelled.wait(None if outcome == "hang" else self.run_seconds):
+            return
+
+        def finish(cursor):
+            if outcome == "error":
+                self._history(cursor, type_id, self.error_message)
+                self._history(cursor, type_id, "%s Migration Complete - either due to error or cancellation"
+                              % type_code.upper())
+                self._set_step(cursor, type_id, "error")
+            else:
+                self._history(cursor, type_id, "%s Migration Complete" % type_code.upper())
+                self._set_step(cursor, type_id, "success", duration=max(1, int(round(time.monotonic() - begun))))
+            tables.set_state(cursor, job, "Succeeded")
+        self._write(finish)
+
+    def cancel(self, cursor, type_code):
+        """MigrationService.CancelMigration: delete every Processing job, then CompleteMigration(type, error)."""
+        type_id = self._type_id(cursor, type_code)
+        self._history(cursor, type_id, "Canceling migration")
+        tables = self.heartbeat.tables if self.heartbeat is not None else HangfireTables(
+            lambda name: '"HangFire"."%s"' % name)
+        jobs = cursor.execute('SELECT "Id" FROM %s WHERE "StateName" = ?' % tables.table("Job"),
+                              "Processing").fetchall()
+        for (job_id,) in jobs:
+            tables.set_state(cursor, job_id, "Deleted")
+        self._set_step(cursor, type_id, "error")
+        for cancelled in self._cancels:
+            cancelled.set()
+
+    def stop(self):
+        """End the runs still going, without writing their outcome."""
+        for cancelled in self._cancels:
+            cancelled.set()
+        for thread in self._threads:
+            thread.join(5)
+
+
 class StandinApp:
     """One stand-in app (web or background) on its own port of 127.0.0.1."""
 
@@ -237,6 +368,8 @@ class StandinApp:
         self.port = port
         self.mode = "up"
         self.requests = []
+        # Answers the background app's MigrateData URLs: a function of the path -> (HTTP status, body).
+        self.control = None
         self._server = None
         self._thread = None
 
@@ -291,7 +424,10 @@ class StandinApp:
         if self.mode == "error":
             return self._send(request, 500, {"message": "stand-in %s app told to fail" % self.kind})
         if path.lower().startswith(MIGRATION_CONTROL_PREFIX):
-            return self._send(request, 403, {"message": "the stand-in never starts or cancels migrations"})
+            if self.control is None:
+                return self._send(request, 403, {"message": "this stand-in app starts or cancels no migrations"})
+            status, body = self.control(path)
+            return self._send(request, status, body)
         route = self.routes.get((request.command, path.rstrip("/").lower() or "/"))
         if route is None:
             return self._send(request, 404, {"message": "not found"})
@@ -331,6 +467,8 @@ class StandinGenerate:
             ("GET", "/api/app/fsmetadata/getmetadatastatus"): lambda: (200, self.reader.metadata_status()),
         })
         self.background = StandinApp("background", {("GET", "/"): lambda: (200, HANGFIRE_PAGE)})
+        self.migrations = MigrationRunner(connection_string, schema, self.heartbeat)
+        self.background.control = self.migrations.answer
 
     @classmethod
     def for_database(cls, database, beats=True):
@@ -363,6 +501,7 @@ class StandinGenerate:
 
     def stop(self):
         """Stop both apps and close their database connections."""
+        self.migrations.stop()
         if self.heartbeat is not None:
             self.heartbeat.stop()
         self.web.stop()

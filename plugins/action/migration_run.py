@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# Copyright: Contributors to the ceds.generate collection
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Re-run or cancel Generate migrations from the worker process that runs the task.
+
+The task asks the background app over HTTP and watches the database, both from
+the controller (or execution environment), as the probes and the local
+data_migrations task do; each poll's progress line is printed as it happens, so
+a person (or AWX's job output) follows a run that may take hours.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.module_utils.common.parameters import remove_values
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ansible_collections.ceds.generate.plugins.module_utils import migration_rerun
+
+display = Display()
+
+
+class ActionModule(ActionBase):
+    """Run ceds.generate.migration_run on the controller, without a module process."""
+
+    _requires_connection = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        """Validate the options, re-run or cancel, and return the result (failed with one line on any error)."""
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp
+        validation, params = self.validate_argument_spec(argument_spec=migration_rerun.argument_spec())
+        host = task_vars.get("inventory_hostname", "") if task_vars else ""
+
+        def say(text):
+            display.display("%s: %s" % (host, text))
+        found, secrets = migration_rerun.execute(params, self._task.check_mode, self.task_environment(), say)
+        result.update(remove_values(found, set(validation._no_log_values) | secrets))
+        return result
+
+    def task_environment(self):
+        """The controller's environment with the task's environment on top, as a module process would see it."""
+        environ = dict(os.environ)
+        task_environment = {}
+        self._compute_environment_string(task_environment)
+        environ.update((name, "%s" % value) for name, value in task_environment.items())
+        return environ
