@@ -21,10 +21,13 @@ def summary_row(variables, check_mode=False, reset=False):
     failure = variables.get("environment_failure")
     probed = _registered(variables, "app_probes")
     migration = _registered(variables, "migration")
+    rerun = _registered(variables, "rerun")
     if failure is None and not migration and not probed:
         return None
     before = migration.get("before") or {}
     facts = (migration.get("ansible_facts") or {}).get("generate_migrations") or {}
+    # After a re-run, the state the database holds at its end.
+    rerun_facts = (rerun.get("ansible_facts") or {}).get("generate_migrations") or {}
     web, background = probed.get("web"), probed.get("background")
     return {
         "environment": variables.get("inventory_hostname"),
@@ -34,14 +37,17 @@ def summary_row(variables, check_mode=False, reset=False):
         "stuck_steps_before": list(before.get("stuck_steps") or []),
         "steps_reset": list(migration.get("reset_steps") or []),
         # In check mode nothing changed, so there is no state after to report.
-        "after": facts.get("state") if reset and not check_mode else None,
+        "after": (rerun_facts or facts).get("state") if reset and not check_mode else None,
         # An app that was not configured, or not reached before an earlier failure, is neither ok nor failed.
         "web_ok": None if web is None else bool(web.get("ok")) and not (failure or "").startswith("Web app"),
         "background_ok": None if background is None else bool(background.get("ok")),
         "database_version": facts.get("database_version"),
         "migration_errors": list(facts.get("last_errors") or []),
         "evidence": evidence_of(facts),
-        "reports_blocked_reason": facts.get("reports_blocked_reason"),
+        "reports_blocked_reason": (rerun_facts or facts).get("reports_blocked_reason"),
+        "reruns": [dict((key, run.get(key)) for key in ("type_code", "outcome", "duration_seconds", "elapsed_seconds",
+                                                         "last_history_line", "reason"))
+                   for run in rerun.get("runs") or []],
         "error": " ".join(("%s" % failure).split()) if failure is not None else None,
     }
 

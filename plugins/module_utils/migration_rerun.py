@@ -99,11 +99,12 @@ def check_options(params):
 class Watch:
     """One step as one poll read it."""
 
-    def __init__(self, status_code, trigger, duration, newest_line):
+    def __init__(self, status_code, trigger, duration, newest_line, job_active):
         self.status_code = status_code
         self.trigger = trigger
         self.duration = duration
         self.newest_line = newest_line
+        self.job_active = job_active
 
 
 class Recovery:
@@ -142,14 +143,19 @@ class Recovery:
         return None
 
     def watch(self, step, since):
-        """One SELECT: the step's status, trigger date and duration, and its newest history line since ``since``."""
-        evidence = self.table.read_evidence(hangfire=False, window=[(step.type_id, since)], lines=1, steps=True)
+        """One SELECT: the step's status, trigger date and duration, its newest history line since ``since``,
+        and whether a job of its type still runs or waits (Hangfire marks a job Succeeded after the step)."""
+        evidence = self.table.read_evidence(window=[(step.type_id, since)], lines=1, steps=True)
         self.table.rollback()
         codes = dict((status_id, code) for code, status_id in self.status_ids.items())
+        job_active = False
+        if evidence.hangfire is not None:
+            jobs = migration_plan.classify_jobs(evidence.hangfire, self.now(), self.params["server_timeout"], 0)
+            job_active = any(job.belongs_to(step) and job.status != migration_plan.JOB_ORPHANED for job in jobs)
         for step_id, status_id, trigger, duration in evidence.steps:
             if step_id == step.id:
                 newest = evidence.history[0][2] if evidence.history else None
-                return Watch(codes.get(status_id), migration_plan.to_utc(trigger), duration, newest)
+                return Watch(codes.get(status_id), migration_plan.to_utc(trigger), duration, newest, job_active)
         raise migration_table.RunFailed("step %s is no longer in DataMigrations" % step.label)
 
     def run(self):
@@ -214,11 +220,12 @@ class Recovery:
                                                (", " + watch.newest_line) if watch.newest_line else ""))
             outcome.update(elapsed_seconds=elapsed, last_history_line=watch.newest_line)
             new_run = watch.trigger is not None and watch.trigger != before
-            if new_run and watch.status_code == migration_plan.TARGET and watch.duration is not None:
+            ended = new_run and not watch.job_active
+            if ended and watch.status_code == migration_plan.TARGET and watch.duration is not None:
                 outcome.update(outcome=OUTCOME_SUCCESS, duration_seconds=watch.duration)
                 return outcome
-            if new_run and watch.status_code == "error":
-                outcome.update(outcome=OUTCOME_ERROR, history=self._history(step, before),
+            if ended and watch.status_code == "error":
+                outcome.update(outcome=OUTCOME_ERROR, history=self._history(step, watch.trigger),
                                reason="%s ended in error" % step.label)
                 return outcome
             if elapsed >= timeout:
@@ -283,7 +290,7 @@ def result_of(outcomes, plan, snapshot, evidence, now, check_mode):
         if entry["reason"] and entry["outcome"] != OUTCOME_SUCCESS:
             text += " (%s)" % entry["reason"]
         if entry["outcome"] == OUTCOME_ERROR and entry["history"]:
-            text += ": %s" % entry["history"][0]["message"]
+            text += ": %s" % " | ".join(line["message"] for line in entry["history"])
         parts.append(text)
     result = {
         "changed": any(entry["triggered"] or entry["outcome"] == OUTCOME_WOULD_START for entry in outcomes),

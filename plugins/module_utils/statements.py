@@ -215,7 +215,7 @@ def every_statement(schema="App", max_steps=3, hangfire_schema="HangFire"):
     """Every statement text the collection can send for ``schema`` (for grammar checks and review)."""
     texts = [read_steps(schema), read_steps_without_configuration(schema), reset_step(schema),
              unlock_reports(schema), read_evidence(schema, hangfire_schema, steps=True),
-             read_evidence(schema, None, [True], steps=True)]
+             read_evidence(schema, None, [True], steps=True), read_evidence(schema, hangfire_schema, [True], steps=True)]
     for count in range(1, max_steps + 2):
         texts.append(write_audit(schema, count))
     for count in range(1, max_steps + 1):

@@ -21,7 +21,8 @@ description:
     the database to see whether the run started anyway before deciding anything else.
   - The wait reads the step (one SELECT per poll) every O(poll) seconds and prints a progress line (elapsed time,
     the step's status, the newest history line), which AWX shows in the job output. A run ends in B(success)
-    (the step is C(success) with a new trigger date and a C(LastDurationInSeconds)), B(error) (the step is
+    (the step is C(success) with a new trigger date and a C(LastDurationInSeconds), and no job of its type runs
+    any more), B(error) (the step is
     C(error); the task fails with the run's history lines, newest first) or B(timeout) (still running after
     O(timeout); the task fails and the run is left running, never cancelled).
   - With O(state=cancel), for each type of O(types) whose job is hung (running longer than O(stuck_after)), asks

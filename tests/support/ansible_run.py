@@ -124,7 +124,7 @@ def run_module(module_args, check=False, diff=False, verbosity=0, env=None, work
     return run_playbook(playbook, inventory, args, env=env, workdir=workdir, timeout=timeout)
 
 
-def run_tasks(tasks, hosts=1, verbosity=0, env=None, workdir=None, timeout=300):
+def run_tasks(tasks, hosts=1, verbosity=0, env=None, workdir=None, timeout=300, module="ceds.generate.data_migrations"):
     """Run several module tasks in one ansible-playbook, each with ``ignore_errors`` so all of them run.
 
     tasks: (name, module_args) or (name, module_args, extra task keywords such as ``environment``).
@@ -135,7 +135,7 @@ def run_tasks(tasks, hosts=1, verbosity=0, env=None, workdir=None, timeout=300):
     play_tasks = []
     for task in tasks:
         name, module_args = task[0], task[1]
-        entry = {"name": name, "ceds.generate.data_migrations": module_args, "ignore_errors": True}
+        entry = {"name": name, module: module_args, "ignore_errors": True}
         entry.update(task[2] if len(task) > 2 else {})
         play_tasks.append(entry)
     with open(playbook, "w", encoding="utf-8") as handle:

@@ -271,7 +271,7 @@ class MigrationRunner:
     def _history(self, cursor, type_id, message):
         cursor.execute('INSERT INTO %s ("DataMigrationTypeId", "DataMigrationHistoryDate", '
                        '"DataMigrationHistoryMessage") VALUES (?, ?, ?)' % self._table("DataMigrationHistories"),
-                       type_id, utc_now(), message)
+                       type_id, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None), message)
 
     def _set_step(self, cursor, type_id, code, trigger=None, duration=None):
         sets, values = ['"DataMigrationStatusId" = ?'], [self._status_id(cursor, code)]
@@ -326,6 +326,7 @@ class MigrationRunner:
         def finish(cursor):
             if outcome == "error":
                 self._history(cursor, type_id, self.error_message)
+                time.sleep(0.01)
                 self._history(cursor, type_id, "%s Migration Complete - either due to error or cancellation"
                               % type_code.upper())
                 self._set_step(cursor, type_id, "error")

@@ -28,7 +28,7 @@ def test_a_reset_environment_reports_before_steps_reset_after_and_the_apps():
         "migration_errors": FACTS_AFTER["generate_migrations"]["last_errors"], "error": None,
         "evidence": {"decided_by": "hangfire", "live_servers": 1, "running_jobs": [], "queued_jobs": [],
                      "orphaned_jobs": [7], "hung_steps": []},
-        "reports_blocked_reason": None,
+        "reports_blocked_reason": None, "reruns": [],
     }
 
 
