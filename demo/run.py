@@ -2,9 +2,11 @@
 
 Run it with ./dev demo. It builds three SQLite Generate databases in a
 temporary folder - demo-healthy (dev), demo-failed (test: failed as on
-Generate's troubleshooting page) and demo-stuck (prod: a report run whose
-background process died) - each with a stand-in web and background app on
-127.0.0.1, and writes their inventory. Then it runs
+Generate's troubleshooting page, recovered with generate_rerun: reset, then
+Generate's own re-run of each step, waited for) and demo-stuck (prod: a report
+run whose background process died, its Hangfire job orphaned) - each with a
+stand-in web and background app on 127.0.0.1, and writes their inventory.
+Then it runs
 
     ansible-playbook playbooks/reset_migrations.yml -i <demo inventory> --check --diff
     ansible-playbook playbooks/reset_migrations.yml -i <demo inventory> --diff
@@ -58,7 +60,11 @@ def build(folder):
             database.beat(DEAD_SERVER, age=39990)
             database.add_job(type_code="report", state="Processing", age=40000, server_id=DEAD_SERVER)
         # demo-stuck's background app is down: only its web app answers, and no Hangfire server beats.
-        fleet.add(name, tier, database, background=not stuck)
+        environment = fleet.add(name, tier, database, background=not stuck)
+        if name == "demo-failed":
+            # The full recovery: after the reset, Generate's own re-run of each reset step, waited for.
+            environment.variables.update(generate_rerun=True, generate_rerun_poll=1)
+            environment.standin.migrations.run_seconds = 2
     return fleet
 
 
@@ -89,7 +95,7 @@ def main():
         steps = [
             ("Dry run: what a reset would do (nothing is written)",
              ["ansible-playbook", reset, "-i", inventory, "--check", "--diff"]),
-            ("The reset", ["ansible-playbook", reset, "-i", inventory, "--diff"]),
+            ("The reset, and the recovery of demo-failed", ["ansible-playbook", reset, "-i", inventory, "--diff"]),
             ("The monitoring report after the reset", ["ansible-playbook", status, "-i", inventory]),
         ]
         timings = []
@@ -105,6 +111,11 @@ def main():
         print("Demo environments now:")
         for environment in fleet.environments:
             print("  %-13s %s" % (environment.name, environment.database.statuses()))
+        print("\nRequests that started or cancelled a migration, per environment (the dry run sent none):")
+        for environment in fleet.environments:
+            sent = [path for app, _method, path in environment.standin.requests
+                    if app == "background" and path.lower().startswith("/api/datamigration/")]
+            print("  %-13s %d %s" % (environment.name, len(sent), " ".join(sent)))
         print("\nWall time:")
         for title, _code, seconds in timings:
             print("  %5.1f s  %s" % (seconds, title))

@@ -40,6 +40,7 @@ CONFIGURE = os.path.join(ROOT, "awx", "configure.yml")
 EXECUTION_ENVIRONMENT = os.path.join(ROOT, "execution-environment.yml")
 STATUS_TEMPLATE = "Generate - migration status"
 RESET_TEMPLATE = "Generate - reset failed migrations"
+RECOVER_TEMPLATE = "Recover Generate migrations"
 FAILED = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
 FAILED_HISTORY = [("ods", 7000, "Error in App.Migrate_Data: deadlock victim")]
 HEALTHY = [("ods", "success", 90000), ("rds", "success", 88000), ("report", "success", 86000)]
@@ -181,7 +182,9 @@ class AwxJob:
         os.makedirs(os.path.join(self.private_data_dir, "inventory"))
         self._checkout()
         inventory = self._inventory(environments, host_variables or {})
-        extra_vars = dict(survey_answers or {})
+        # The template's extra variables, then the survey's answers over them, as AWX merges them.
+        extra_vars = dict(self.template.get("extra_vars") or {})
+        extra_vars.update(survey_answers or {})
         extra_vars.update({
             "awx_job_id": self.job_id, "tower_job_id": self.job_id,
             "awx_job_template_name": self.template["name"], "awx_job_launch_type": launch_type,
@@ -437,6 +440,41 @@ def test_reset_job_applies_the_survey_answers_and_notes_the_job_in_generate_hist
     assert len(audit) == 1 and "AWX job 303" in audit[0], audit
     assert "CHG-1234" in audit[0], "the reset playbook must add the survey's generate_audit_note to the audit lines"
     assert job.fact_cache("sandbox")["generate_migrations"]["state"] == "ok"
+
+
+def test_recover_job_resets_reruns_through_generate_and_shows_the_progress_in_the_job_output(tmp_path):
+    sqlite = generate_db.sqlite_database(str(tmp_path / "sandbox.db"))
+    sqlite.seed([("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)])
+    standin = StandinGenerate.for_database(sqlite).start()
+    standin.migrations.run_seconds = 1
+    try:
+        job = AwxJob(str(tmp_path), 404, RECOVER_TEMPLATE)
+        host = {"generate_web_url": standin.web_url, "generate_background_url": standin.background_url,
+                "generate_db_schema": "main", "generate_hangfire_schema": "main", "generate_rerun_poll": 1}
+        status = job.launch([("test", "sandbox")], host_variables={"sandbox": host},
+                            credential={"connection_string": sqlite.connection_string}, limit="sandbox",
+                            survey_answers={"generate_cancel_hung": "no"}, launch_type="manual")
+    finally:
+        standin.stop()
+    assert (status, job.runner.rc) == ("successful", 0), job.output()
+    assert [path for app, _method, path in standin.requests if app == "background" and path != "/"] == [
+        "/api/DataMigration/MigrateData/ods", "/api/DataMigration/MigrateData/rds",
+        "/api/DataMigration/MigrateData/report"]
+    assert sqlite.statuses() == {"ods": "success", "rds": "success", "report": "success"}
+    assert "sandbox: report: 0:00:0" in job.output()
+    summary = job.stats()["artifact_data"]["generate_summary"]
+    assert [run["outcome"] for run in summary["environments"][0]["reruns"]] == ["success"] * 3
+
+
+def test_recover_template_is_not_scheduled_asks_its_three_opt_ins_and_alerts_on_failure():
+    template = awx_object("job_template", RECOVER_TEMPLATE)
+    assert template["extra_vars"] == {"generate_rerun": True}
+    assert [question["variable"] for question in template["survey_spec"]["spec"]] == [
+        "generate_rerun", "generate_cancel_hung", "generate_unlock_reports"]
+    assert all(question["required"] is False and "default" not in question
+               for question in template["survey_spec"]["spec"])
+    assert template["notification_templates_error"]
+    assert RECOVER_TEMPLATE not in [schedule["unified_job_template"] for schedule in awx_objects("schedule")]
 
 
 # --- project sync ----------------------------------------------------------------------------------------------
