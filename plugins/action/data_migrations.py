@@ -15,8 +15,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
@@ -24,6 +22,7 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table
+from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import module_environment
 
 
 class ActionModule(ActionBase):
@@ -52,7 +51,7 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=remove_values(message, hidden))
             return result
         found, secrets = migration_table.execute(validation.validated_parameters, self._task.check_mode,
-                                                 self.module_environment())
+                                                 module_environment(self))
         if not self._task.diff:
             found.pop("diff", None)
         result.update(remove_values(found, hidden | secrets))
@@ -66,11 +65,3 @@ class ActionModule(ActionBase):
             and not self._task.async_val
             and database.pyodbc is not None
         )
-
-    def module_environment(self):
-        """The environment a module process would see: the controller's, with the task's environment on top."""
-        environ = dict(os.environ)
-        task_environment = {}
-        self._compute_environment_string(task_environment)
-        environ.update((name, "%s" % value) for name, value in task_environment.items())
-        return environ

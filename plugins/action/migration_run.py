@@ -13,13 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-
 from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_rerun
+from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import module_environment
 
 display = Display()
 
@@ -39,14 +38,6 @@ class ActionModule(ActionBase):
 
         def say(text):
             display.display("%s: %s" % (host, text))
-        found, secrets = migration_rerun.execute(params, self._task.check_mode, self.task_environment(), say)
+        found, secrets = migration_rerun.execute(params, self._task.check_mode, module_environment(self), say)
         result.update(remove_values(found, set(validation._no_log_values) | secrets))
         return result
-
-    def task_environment(self):
-        """The controller's environment with the task's environment on top, as a module process would see it."""
-        environ = dict(os.environ)
-        task_environment = {}
-        self._compute_environment_string(task_environment)
-        environ.update((name, "%s" % value) for name, value in task_environment.items())
-        return environ

@@ -8,6 +8,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 
+# What the summary keeps of each re-run of ceds.generate.migration_run.
+RERUN_KEYS = ("type_code", "outcome", "duration_seconds", "elapsed_seconds", "last_history_line", "reason")
+
+
 def _registered(variables, name):
     """A registered result, or {} when the task did not run (skipped, or never reached)."""
     result = variables.get(name)
@@ -45,9 +49,7 @@ def summary_row(variables, check_mode=False, reset=False):
         "migration_errors": list(facts.get("last_errors") or []),
         "evidence": evidence_of(facts),
         "reports_blocked_reason": (rerun_facts or facts).get("reports_blocked_reason"),
-        "reruns": [dict((key, run.get(key)) for key in ("type_code", "outcome", "duration_seconds", "elapsed_seconds",
-                                                         "last_history_line", "reason"))
-                   for run in rerun.get("runs") or []],
+        "reruns": [dict((key, run.get(key)) for key in RERUN_KEYS) for run in rerun.get("runs") or []],
         "error": " ".join(("%s" % failure).split()) if failure is not None else None,
     }
 

@@ -16,6 +16,8 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.ceds.generate.plugins.module_utils.migration_plan import MIGRATION_JOB_TYPES
+
 # A schema is an ordinary identifier: letters, digits and underscores, not
 # starting with a digit.  Anything else (quotes, dots, semicolons, spaces) is
 # refused rather than escaped, so no user text is ever spliced into SQL.
@@ -32,15 +34,8 @@ REPORTS_TABLE = "GenerateReports"
 HANGFIRE_TABLES = ("Job", "State", "Server")
 # Hangfire states after which a job never runs again.
 FINISHED_JOB_STATES = ("Succeeded", "Failed", "Deleted")
-# The methods of Generate's migration jobs (generate.infrastructure/Helpers/HangfireHelper.cs and
-# MigrationService): only jobs whose InvocationData names one of them are read.
-MIGRATION_JOB_METHODS = (
-    "ExecuteSqlBasedMigration",
-    "CompleteMigration",
-    "ExecuteReportMigrationByYearLevelAndCategorySet",
-    "MarkReportAsComplete",
-    "Migrate_FactStudentCounts",
-)
+# Only jobs whose InvocationData names one of Generate's migration methods are read.
+MIGRATION_JOB_METHODS = tuple(sorted(MIGRATION_JOB_TYPES))
 # The parts the evidence read can hold; each is a SELECT of the same eight columns, joined by UNION ALL.
 EVIDENCE_COLUMNS = ("Kind", "Id", "Number", "Name", "Date", "Text1", "Text2", "Text3")
 

@@ -119,8 +119,8 @@ def test_a_trigger_whose_answer_times_out_is_not_sent_again_when_the_run_started
 
 
 def test_a_hung_run_is_deferred_without_cancel_hung_and_cancelled_then_rerun_with_it(fleet):
-    database = sqlite(fleet.folder, "hung", [("ods", "success", 9000), ("rds", "success", 8000),
-                                              ("report", "processing", 2 * HOUR)])
+    steps = [("ods", "success", 9000), ("rds", "success", 8000), ("report", "processing", 2 * HOUR)]
+    database = sqlite(fleet.folder, "hung", steps)
     hung = fleet.add("hung", "prod", database)
     database.add_job(type_code="report", state="Processing", age=2 * HOUR, server_id=hung.standin.heartbeat.server_id)
     stuck_after = ("-e", "generate_stuck_after=3600")
@@ -152,8 +152,8 @@ def test_migration_run_never_triggers_while_a_migration_job_runs(any_db, run_tas
     with Fleet(str(tmp_path)) as own:
         environment = own.add("busy", "dev", any_db)
         any_db.add_job(type_code="rds", state="Processing", age=60, server_id=environment.standin.heartbeat.server_id)
-        run = run_tasks([("rerun", any_db.module_args(background_url=environment.standin.background_url,
-                                                       types=["ods"], poll=1))], module="ceds.generate.migration_run")
+        arguments = any_db.module_args(background_url=environment.standin.background_url, types=["ods"], poll=1)
+        run = run_tasks([("rerun", arguments)], module="ceds.generate.migration_run")
         assert triggers(environment) == []
     record = run.records[-1]
     assert record["status"] == "failed"
