@@ -65,18 +65,25 @@ def _steps_select(schema, with_configuration):
             ",\n  " + value.format(s=quoted, category="Database", key="DatabaseVersion") + ' AS "DatabaseVersion"'
             ",\n  " + value.format(s=quoted, category="Metadata", key="metaStatus") + ' AS "MetadataStatus"'
         )
-    # A full outer join returns every status code (so the ids of all five
-    # codes are known even when no step uses them) and every step (even one
-    # whose status id matches no status row), in one round trip.  m.* keeps
+    # Every status code (so the ids of all five codes are known even when no
+    # step uses them) with the steps that have it, then every step whose status
+    # id matches no status row, in one round trip: a full outer join written as
+    # a UNION ALL, since SQLite has FULL OUTER JOIN only from 3.39.  m.* keeps
     # the read working on versions that lack the newer columns.
     return (
         'SELECT s."DataMigrationStatusId" AS "StatusRowId", s."DataMigrationStatusCode" AS "StatusRowCode",\n'
         '  s."DataMigrationStatusName" AS "StatusRowName", t."DataMigrationTypeCode" AS "TypeCode",\n'
         '  t."DataMigrationTypeName" AS "TypeName", m.*' + configuration + "\n"
         'FROM {s}."DataMigrationStatuses" s\n'
-        'FULL OUTER JOIN {s}."DataMigrations" m ON m."DataMigrationStatusId" = s."DataMigrationStatusId"\n'
+        'LEFT JOIN {s}."DataMigrations" m ON m."DataMigrationStatusId" = s."DataMigrationStatusId"\n'
         'LEFT JOIN {s}."DataMigrationTypes" t ON t."DataMigrationTypeId" = m."DataMigrationTypeId"\n'
-        'ORDER BY m."DataMigrationId", s."DataMigrationStatusId"'
+        "UNION ALL\n"
+        'SELECT NULL, NULL, NULL, t."DataMigrationTypeCode", t."DataMigrationTypeName", m.*' + configuration + "\n"
+        'FROM {s}."DataMigrations" m\n'
+        'LEFT JOIN {s}."DataMigrationTypes" t ON t."DataMigrationTypeId" = m."DataMigrationTypeId"\n'
+        'WHERE m."DataMigrationStatusId" IS NULL\n'
+        '  OR m."DataMigrationStatusId" NOT IN (SELECT o."DataMigrationStatusId" FROM {s}."DataMigrationStatuses" o)\n'
+        'ORDER BY "DataMigrationId", "StatusRowId"'
     ).format(s=quoted)
 
 
