@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 
 # What the summary keeps of each re-run of ceds.generate.migration_run.
 RERUN_KEYS = ("type_code", "outcome", "duration_seconds", "elapsed_seconds", "last_history_line", "reason")
@@ -76,8 +78,19 @@ def summary_rows(host_variables, check_mode=False, reset=False):
     return [row for row in rows if row is not None]
 
 
+def reports_folder(given=None, environ=None):
+    """Where a run's summary goes: ``given`` when set, else under AWX the job's artifacts folder, else reports/
+    of the folder ansible-playbook runs in (never inside the installed collection)."""
+    if given:
+        return given
+    environ = os.environ if environ is None else environ
+    if environ.get("AWX_PRIVATE_DATA_DIR") and environ.get("JOB_ID"):
+        return os.path.join(environ["AWX_PRIVATE_DATA_DIR"], "artifacts", environ["JOB_ID"], "reports")
+    return os.path.join(os.getcwd(), "reports")
+
+
 class FilterModule(object):
-    """The summary_rows filter."""
+    """The summary_rows and reports_folder filters."""
 
     def filters(self):
-        return {"summary_rows": summary_rows}
+        return {"summary_rows": summary_rows, "reports_folder": reports_folder}

@@ -16,6 +16,7 @@ __metaclass__ = type
 import json
 import socket
 
+from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 from ansible.module_utils.urls import Request, make_context
 
@@ -82,6 +83,21 @@ def base_url(url):
     return url.rstrip("/")
 
 
+def without_credentials(url):
+    """The URL as it may be shown: without a user or password written into it."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "the URL given"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = "[%s]" % host
+    netloc = host + (":%d" % parts.port if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def connection_error(exc):
     """What stopped a request from getting an HTTP answer, in a few words."""
     reason = getattr(exc, "reason", exc)
@@ -110,14 +126,16 @@ class Probe:
     def __init__(self, app, url, timeout=10, validate_certs=True, opener=open_url):
         self.app = app
         self.url = base_url(url)
+        # What messages and results show; the request itself uses the URL as given.
+        self.shown_url = without_credentials(self.url)
         self.timeout = timeout
         self.validate_certs = validate_certs
         self.opener = opener
 
     def fail(self, text, status=None):
         """Raise ProbeFailed with ``text`` prefixed by the app and its URL."""
-        raise ProbeFailed("%s app %s: %s" % (self.app, self.url, text),
-                          {"url": self.url, "status": status, "ok": False})
+        raise ProbeFailed("%s app %s: %s" % (self.app, self.shown_url, text),
+                          {"url": self.shown_url, "status": status, "ok": False})
 
     def get(self, path):
         """GET ``path``: ``(HTTP status, body bytes)``; anything but HTTP 200 raises ProbeFailed."""
@@ -171,7 +189,7 @@ def probe_web(url, report_status=False, timeout=10, validate_certs=True, opener=
     version = document.get("successMessage") if isinstance(document, dict) else None
     if version is None or "%s" % version == "":
         web.fail("%s answered without a database version" % VERSION_PATH, status)
-    result = {"url": web.url, "status": status, "ok": True, "database_version": "%s" % version}
+    result = {"url": web.shown_url, "status": status, "ok": True, "database_version": "%s" % version}
     if report_status:
         status, document = web.get_json(REPORT_STATUS_PATH)
         if not isinstance(document, dict) or "reportMigrationStatusCode" not in document:
@@ -184,7 +202,7 @@ def probe_background(url, timeout=10, validate_certs=True, opener=open_url):
     """Probe the background app (Hangfire) at its root page: ``{url, status, ok}``."""
     background = Probe("background", url, timeout, validate_certs, opener)
     status, _body = background.get(BACKGROUND_PATH)
-    return {"url": background.url, "status": status, "ok": True}
+    return {"url": background.shown_url, "status": status, "ok": True}
 
 
 def check_report_status(result, database_status, after_reset):

@@ -403,6 +403,8 @@ def _driver_in_string(text):
 def describe_error(exc, action, options):
     """Turn a driver error into one line that says what failed and what to do about it."""
     sqlstate, text = _driver_text(exc)
+    # The driver's sentence is quoted inside ours: its closing period would double ours.
+    text = text.rstrip(" .")
     lowered = text.lower()
     where = "%s/%s" % (options.get("server") or "the server", options.get("database") or DEFAULT_DATABASE)
     if sqlstate in ("IM002",) or "can't open lib" in lowered or "data source name not found" in lowered:
@@ -434,6 +436,11 @@ def describe_error(exc, action, options):
         outcome = ("whether the reset was committed is unknown: run state=status to see, or run again"
                    if action == "committing the reset" else "nothing was committed; run again")
         return "%s on %s failed: the connection was lost (%s); %s" % (action, where, text, outcome)
+    if action == "connect" and re.search(r"certificate|\bssl\b|\btls\b|handshake", lowered):
+        # ODBC Driver 18 encrypts by default, so an untrusted certificate is the likeliest first error.
+        return ("cannot connect to %s: the server's certificate is not trusted (%s): install the CA that signed it "
+                "on the controller or in the execution environment, or set trust_server_certificate "
+                "(generate_db_trust_server_certificate) to true" % (where, text))
     if action == "connect" or (sqlstate or "").startswith("08"):
         return "cannot connect to %s: %s. Check server, port and network" % (where, text)
     return "%s on %s failed: %s%s" % (action, where, text, " (SQLSTATE %s)" % sqlstate if sqlstate else "")

@@ -10,6 +10,7 @@ secret (the run is at -vvvv and scanned), the database read back unchanged.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,6 +42,9 @@ def _string_only(text):
     changes["connection_string"] = text
     return changes
 
+
+# Two marks of punctuation in a row (".." or ": ." or ", ,"), as a quoted sentence's own period before ours.
+DOUBLED_PUNCTUATION = re.compile(r"(?<!\.)[.,;:]\s*[.,;:](?!\.)")
 
 # (case id, changes to the working reset arguments, text the message must hold, task environment)
 OPTION_CASES = [
@@ -201,6 +205,7 @@ def assert_clean_failure(run, record, expected):
     assert "\n" not in message.strip(), message
     for text in expected:
         assert text in message, message
+    assert not DOUBLED_PUNCTUATION.search(message), message
     assert_no_traceback(run, record)
 
 

@@ -424,3 +424,45 @@ def test_report_pages_still_blocked_after_the_run_fail_the_environment_with_thei
     assert found["error"] == ("Report pages: open after the run: the report pages are blocked: Metadata process "
                               "failed. Please successfully migrate the metadata before viewing reports.")
     assert found["reports_blocked_reason"].startswith("Metadata process failed.")
+
+
+def test_local_hosts_need_no_interpreter_even_with_a_broken_python3_first_in_path(fleet, tmp_path):
+    broken = tmp_path / "broken-bin"
+    broken.mkdir()
+    (broken / "python3").write_text("#!/bin/sh\necho 'not a usable python' >&2\nexit 1\n")
+    (broken / "python3").chmod(0o755)
+    fleet.interpreter = False
+    del fleet.group_variables["generate_reports_dir"]
+    fleet.add("dev-healthy", "dev", sqlite(fleet.folder, "dev-healthy", HEALTHY))
+    fleet.add("test-failed", "test", sqlite(fleet.folder, "test-failed", TROUBLESHOOTING))
+    fleet.add("prod-healthy", "prod", sqlite(fleet.folder, "prod-healthy", HEALTHY))
+    run = fleet.run("reset_migrations.yml", env={"PATH": os.pathsep.join(
+        [str(broken), ansible_run.BIN, os.environ.get("PATH", "")])})
+    assert run.rc == 0, run.output[-3000:]
+    assert "interpreter" not in run.output.lower(), [line for line in run.output.splitlines() if "nterpreter" in line]
+    # No play of a normal run is empty.
+    assert "no hosts matched" not in run.output
+    # The reports go to reports/ of the folder ansible-playbook ran in, never into the collection.
+    assert os.path.exists(os.path.join(fleet.folder, "reports", "reset_migrations.json"))
+    assert not os.path.exists(os.path.join(PLAYBOOKS, "reports"))
+
+
+def test_a_host_connection_string_works_beside_group_connection_variables(fleet):
+    fleet.group_variables.update(generate_db_port=1433, generate_db_name="generate", generate_db_encrypt=True,
+                                 generate_db_driver="ODBC Driver 18 for SQL Server")
+    environment = fleet.add("sandbox", "dev", sqlite(fleet.folder, "sandbox", HEALTHY))
+    assert "generate_db_connection_string" in environment.inventory_variables()
+    run = fleet.run("migration_status.yml")
+    assert run.rc == 0, run.output[-3000:]
+
+
+def test_an_empty_connection_variable_fails_the_environment_early_naming_it(fleet):
+    environment = fleet.add("empty-password", "dev", sqlite(fleet.folder, "empty-password", TROUBLESHOOTING))
+    environment.variables["generate_db_password"] = "{{ lookup('ansible.builtin.env', 'NO_SUCH_PASSWORD_VARIABLE') }}"
+    before = environment.database.snapshot()
+    run = fleet.run("reset_migrations.yml")
+    assert run.rc == 2
+    assert environment.database.snapshot() == before
+    found = rows(summary(fleet)[0])["empty-password"]
+    assert found["error"].startswith("Inventory: no connection variable left empty: generate_db_password is empty "
+                                     "for this environment: set it")

@@ -66,6 +66,8 @@ class Fleet:
         self.folder = folder
         self.environments = []
         self.group_variables = {"generate_reports_dir": os.path.join(folder, "reports")}
+        # False: the inventory sets no interpreter, and the playbooks choose it.
+        self.interpreter = True
 
     @property
     def reports_dir(self):
@@ -89,10 +91,10 @@ class Fleet:
         for environment in self.environments:
             tiers.setdefault(environment.tier, {"hosts": {}})["hosts"][environment.name] = (
                 environment.inventory_variables())
-        inventory = {"generate": {
-            "vars": dict(self.group_variables, ansible_connection="local", ansible_python_interpreter=sys.executable),
-            "children": tiers,
-        }}
+        group = dict(self.group_variables, ansible_connection="local")
+        if self.interpreter:
+            group["ansible_python_interpreter"] = sys.executable
+        inventory = {"generate": {"vars": group, "children": tiers}}
         path = os.path.join(self.folder, "inventory.yml")
         with open(path, "w", encoding="utf-8") as handle:
             yaml.safe_dump(inventory, handle, sort_keys=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.ceds.generate.plugins.filter.summary_rows import FilterModule, summary_rows
+from ansible_collections.ceds.generate.plugins.filter.summary_rows import FilterModule, reports_folder, summary_rows
 
 PROBED = {"changed": False, "web": {"ok": True, "url": "http://web"}, "background": {"ok": True, "url": "http://bg"}}
 FACTS_AFTER = {"generate_migrations": {
@@ -62,4 +62,12 @@ def test_environments_none_of_whose_checks_ran_have_no_row_and_the_order_is_kept
 
 
 def test_the_filter_is_published_under_its_name():
-    assert FilterModule().filters() == {"summary_rows": summary_rows}
+    assert FilterModule().filters()["summary_rows"] is summary_rows
+
+
+def test_reports_go_to_the_folder_given_else_awx_artifacts_else_the_working_directory(tmp_path, monkeypatch):
+    assert reports_folder("/srv/reports", {}) == "/srv/reports"
+    awx = {"AWX_PRIVATE_DATA_DIR": "/runner", "JOB_ID": "42"}
+    assert reports_folder(None, awx) == "/runner/artifacts/42/reports"
+    monkeypatch.chdir(tmp_path)
+    assert reports_folder(None, {}) == str(tmp_path / "reports")
