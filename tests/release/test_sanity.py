@@ -1,6 +1,7 @@
 """ansible-test sanity on the collection, as Galaxy and Automation Hub hold a collection to it.
 
-ansible-test runs with --local --python 3.11: there are no containers here,
+ansible-test runs with --local, once with the lowest and once with the highest
+supported controller Python this machine has (tests/support/pythons.py): there are no containers here,
 and --venv needs a download that only ansible-test's own file host serves.
 Tests with requirements (pylint, pep8, yamllint, validate-modules, ...) still
 get the pinned tools of this ansible-core in virtual environments of their
@@ -23,10 +24,11 @@ import tempfile
 
 import pytest
 
+import pythons
 from release_run import run, tool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PYTHON = "3.11"
+PYTHONS = pythons.lowest_and_highest()
 # The tests the release issue names first, then the cheap ones that hold documentation and metadata to the code.
 SANITY_TESTS = [
     "validate-modules", "pep8", "pylint", "compile", "import", "yamllint", "shebang",
@@ -81,17 +83,20 @@ def split_by_test(output):
     return lines_of
 
 
-@pytest.fixture(scope="session")
-def sanity(collection_tree):
-    """One ansible-test sanity run of every test in SANITY_TESTS over the copy of the collection."""
-    command = [tool("ansible-test"), "sanity", "--local", "--python", PYTHON, "--color", "no"]
+@pytest.fixture(scope="session", params=PYTHONS, ids=[version for version, _path in PYTHONS])
+def sanity(request, collection_tree):
+    """One ansible-test sanity run of every test in SANITY_TESTS over the copy of the collection, per Python."""
+    version, path = request.param
+    command = [tool("ansible-test"), "sanity", "--local", "--python", version, "--color", "no"]
     for name in SANITY_TESTS:
         command += ["--test", name]
     home = sanity_home()
+    # ansible-test finds python<version> on PATH: put this machine's first.
+    search = os.pathsep.join([os.path.dirname(tool("ansible-test")), os.path.dirname(path), os.environ.get("PATH", "")])
     # Runs at once (pytest-xdist workers, two checkouts) would build the same cached venvs over each other.
     with open(os.path.join(home, "lock"), "w", encoding="utf-8") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        completed = run(command, cwd=collection_tree, env={"HOME": home}, timeout=900)
+        completed = run(command, cwd=collection_tree, env={"HOME": home, "PATH": search}, timeout=900)
     return completed, split_by_test(completed.stdout)
 
 
