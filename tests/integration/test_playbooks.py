@@ -409,6 +409,15 @@ def test_demo_runs_the_dry_run_and_the_reset_and_removes_what_it_made(tmp_path):
             "/api/DataMigration/MigrateData/report" in demo.stdout)
     assert "demo-stuck    {'ods': 'success', 'rds': 'success', 'report': 'success'}" in demo.stdout
     assert [name for name in os.listdir(str(tmp_path)) if name.startswith("ceds-demo-")] == []
+    # docs/getting-started.md quotes the demo's output: every quoted line is one the demo prints (digits aside).
+    with open(os.path.join(ROOT, "docs", "getting-started.md"), encoding="utf-8") as handle:
+        quoted = [line for block in handle.read().split("```")[1::2] for line in block.splitlines()
+                  if line.startswith(("| demo-", "demo-", "  demo-", "Demo environments"))]
+    assert len(quoted) >= 8
+    printed = set(re.sub(r"\d", "0", line.strip()) for line in demo.stdout.splitlines())
+    printed |= set(re.sub(r"\d", "0", line.strip().strip('",')) for line in demo.stdout.splitlines())
+    for line in quoted:
+        assert re.sub(r"\d", "0", line.strip()) in printed, line
 
 
 def test_report_pages_still_blocked_after_the_run_fail_the_environment_with_their_reason(fleet):
