@@ -10,6 +10,7 @@ import subprocess
 import uuid
 
 import pytest
+import yaml
 
 import ansible_run
 import generate_db
@@ -475,3 +476,18 @@ def test_an_empty_connection_variable_fails_the_environment_early_naming_it(flee
     found = rows(summary(fleet)[0])["empty-password"]
     assert found["error"].startswith("Inventory: no connection variable left empty: generate_db_password is empty "
                                      "for this environment: set it")
+
+
+def test_example_inventory_sets_no_connection_variable_an_awx_credential_injects_at_group_level():
+    listed = subprocess.run([os.path.join(ansible_run.BIN, "ansible-inventory"), "-i",
+                             os.path.join(ROOT, "inventories", "example"), "--list"], env=ansible_run.ansible_env(),
+                            capture_output=True, text=True, check=True)
+    inventory = json.loads(listed.stdout)
+    for host, variables in inventory["_meta"]["hostvars"].items():
+        # Group-level values reach every host: none of the credential's settings may come from there.
+        group_level = set(variables) - set(
+            yaml.safe_load(open(os.path.join(ROOT, "inventories", "example", "host_vars", host + ".yml"),
+                                encoding="utf-8")) or {})
+        assert not [name for name in group_level if name.startswith("generate_db_")], (host, group_level)
+        assert "ansible_python_interpreter" not in variables
+        assert "generate_stop_before_prod" not in variables

@@ -60,4 +60,3 @@ def test_module_list_names_every_module_without_warnings():
     assert completed.returncode == 0 and "WARNING" not in completed.stdout, completed.stdout
     listed = set(line.split()[0] for line in completed.stdout.splitlines() if line.strip())
     assert listed == set("ceds.generate.%s" % name for kind, name in plugins() if kind == "module")
-
