@@ -17,7 +17,7 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.ceds.generate.plugins.module_utils import app_probe, migration_plan, migration_table
+from ansible_collections.ceds.generate.plugins.module_utils import app_probe, database, migration_plan, migration_table
 from ansible_collections.ceds.generate.plugins.module_utils.database import connection_argument_spec
 
 MODULE_NAME = "ceds.generate.migration_run"
@@ -307,6 +307,9 @@ def result_of(outcomes, plan, snapshot, evidence, now, check_mode):
 
 def execute(params, check_mode, environ=None, say=None, request=None, sleep=time.sleep):
     """Do the whole job from validated options; return (result, secrets), as data_migrations' execute does."""
+    if database.pyodbc is None:
+        return {"failed": True, "msg": "pyodbc is not installed in the Python that runs this task: %s"
+                % database.PYODBC_HINT}, set()
     options = dict(params, audit=False, audit_note=None)
     try:
         check_options(options)
@@ -331,6 +334,8 @@ def execute(params, check_mode, environ=None, say=None, request=None, sleep=time
         result = result_of(outcomes, plan, snapshot, evidence, migration_table.utc_now(), check_mode)
     except (migration_table.DatabaseError, migration_table.RunFailed) as exc:
         failure = migration_table.scrub(exc, secrets)
+    except database.pyodbc.Error as exc:
+        failure = "%s" % migration_table.translate(exc, "reading the migration steps", options)
     finally:
         table.close()
     if failure is not None:

@@ -1,0 +1,48 @@
+"""The pure parts of a re-run: Generate's order, the time allowed, the progress line's clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.ceds.generate.plugins.module_utils import migration_rerun as mr
+
+
+@pytest.mark.parametrize("given, expected", [
+    (["report", "ods", "rds"], ["ods", "rds", "report"]),
+    (["rds", "rds", "ods"], ["ods", "rds"]),
+    (["staging", "report", "ods"], ["ods", "report", "staging"]),
+])
+def test_types_are_taken_once_each_in_generates_order(given, expected):
+    assert mr.in_generate_order(given) == expected
+
+
+@pytest.mark.parametrize("last_duration, version, expected", [
+    (None, "13.3", 1800),                  # never finished: at least 30 minutes
+    (300, "13.3", 1800),                   # 3 x 300 s is less than 30 minutes
+    (3600, "13.3", 10800),                 # 3 x the last run
+    (20000, "13.1", 30000),                # at most Generate's own timeout before 13.2
+    (200000, "13.2", 300000),              # and from 13.2 on
+])
+def test_the_time_allowed_is_three_runs_at_least_half_an_hour_at_most_generates_timeout(last_duration, version,
+                                                                                        expected):
+    assert mr.default_timeout(last_duration, version) == expected
+
+
+def test_the_progress_clock_reads_like_a_stopwatch():
+    assert [mr.elapsed_text(seconds) for seconds in (0, 59, 61, 3600, 30000)] == [
+        "0:00:00", "0:00:59", "0:01:01", "1:00:00", "8:20:00"]
+
+
+@pytest.mark.parametrize("changes, problem", [
+    ({"poll": 0}, "poll must be between 1 and 3600 seconds, got 0"),
+    ({"timeout": -1}, "timeout must be a positive number of seconds, got -1"),
+    ({"http_timeout": 0}, "http_timeout must be between 1 and 600 seconds, got 0"),
+    ({"types": []}, "types must name migration types"),
+    ({"types": ["ods; DROP"]}, "types must name migration types"),
+])
+def test_options_that_cannot_work_are_refused_in_one_line(changes, problem):
+    params = dict(poll=30, timeout=None, http_timeout=30, types=["ods"])
+    params.update(changes)
+    with pytest.raises(mr.migration_table.ConnectionOptionsError) as refused:
+        mr.check_options(params)
+    assert problem in "%s" % refused.value
