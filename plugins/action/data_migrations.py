@@ -7,8 +7,10 @@ Each Generate environment is an inventory host with a local connection, so
 the module would run on the controller anyway. Starting a module process for
 one query costs several times the query itself, so on a local connection the
 action plugin runs the module's code here, with the same options, environment
-fallbacks and result. With become, async, another connection, or no pyodbc
-on the controller's Python, it runs the module on the host as usual.
+fallbacks and result, and with the task's environment as the process
+environment that unixODBC and the driver read. With become, async, another
+connection, a host interpreter that is not this Python, or no pyodbc on the
+controller's Python, it runs the module on the host as usual.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,7 +24,13 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table
-from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import module_environment
+from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
+    interpreter_is_this_python,
+    module_environment,
+    no_log_values,
+    process_environment,
+    remove_module_tmpdir,
+)
 
 
 class ActionModule(ActionBase):
@@ -35,33 +43,36 @@ class ActionModule(ActionBase):
         """Run the module's code here when that is the same as running it on the host; else run the module."""
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        if not self.runs_here():
+        if not self.runs_here(task_vars):
             wrap_async = self._task.async_val and not self._connection.has_native_async
             result = merge_hash(result, self._execute_module(module_name=migration_table.MODULE_NAME,
                                                              task_vars=task_vars, wrap_async=wrap_async))
             if not wrap_async:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
+                remove_module_tmpdir(self)
             return result
         validation = ArgumentSpecValidator(migration_table.argument_spec()).validate(self._task.args)
-        hidden = set(validation._no_log_values)
+        hidden = no_log_values(validation)
         if validation.error_messages:
             message = validation.errors.msg
             if isinstance(validation.errors[0], UnsupportedError):
                 message = "Unsupported parameters for (%s) module: %s" % (migration_table.MODULE_NAME, message)
             result.update(failed=True, msg=remove_values(message, hidden))
             return result
-        found, secrets = migration_table.execute(validation.validated_parameters, self._task.check_mode,
-                                                 module_environment(self))
+        environ = module_environment(self)
+        with process_environment(environ):
+            found, secrets = migration_table.execute(validation.validated_parameters, self._task.check_mode, environ)
         if not self._task.diff:
             found.pop("diff", None)
         result.update(remove_values(found, hidden | secrets))
         return result
 
-    def runs_here(self):
-        """Whether the module would run in this process's place: a local connection, as this user, now."""
+    def runs_here(self, task_vars):
+        """Whether the module would run in this process's place: a local connection, as this user, now, with
+        this Python."""
         return (
             self._connection.transport == "local"
             and not self._play_context.become
             and not self._task.async_val
             and database.pyodbc is not None
+            and interpreter_is_this_python(self, task_vars)
         )

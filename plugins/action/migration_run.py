@@ -18,7 +18,11 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_rerun
-from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import module_environment
+from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
+    module_environment,
+    no_log_values,
+    process_environment,
+)
 
 display = Display()
 
@@ -38,6 +42,8 @@ class ActionModule(ActionBase):
 
         def say(text):
             display.display("%s: %s" % (host, text))
-        found, secrets = migration_rerun.execute(params, self._task.check_mode, module_environment(self), say)
-        result.update(remove_values(found, set(validation._no_log_values) | secrets))
+        environ = module_environment(self)
+        with process_environment(environ):
+            found, secrets = migration_rerun.execute(params, self._task.check_mode, environ, say)
+        result.update(remove_values(found, no_log_values(validation) | secrets))
         return result

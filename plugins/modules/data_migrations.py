@@ -49,9 +49,10 @@ description:
   - The module runs where the task runs (usually the controller or an execution environment, with
     C(ansible_connection=local)) and reaches SQL Server over the network.
   - On a local connection its action plugin runs the module's code inside Ansible's worker process, with the
-    same options, environment fallbacks (the task's C(environment) included) and result, and without starting
-    a module process. With C(become), C(async), any other connection, or no pyodbc in the Python that runs
-    C(ansible-playbook), it runs as a module process on the host instead.
+    same options, environment fallbacks (the task's C(environment) included, also as the process environment that
+    unixODBC and the driver read) and result, and without starting a module process. With C(become), C(async),
+    any other connection, an C(ansible_python_interpreter) that is not the Python running C(ansible-playbook),
+    or no pyodbc in that Python, it runs as a module process on the host instead.
 author:
   - ceds.generate contributors (@ceds-generate-ops)
 options:

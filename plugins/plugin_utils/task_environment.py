@@ -1,13 +1,22 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the ceds.generate collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The environment a module process would see, for the action plugins that run module code in the worker."""
+"""What a module process would have had, for the action plugins that run module code in Ansible's worker.
+
+Ansible forks one worker process per task and host; a module process would get the
+controller's environment with the task's ``environment:`` on top, and unixODBC and
+its drivers read that environment (ODBCSYSINI, ODBCINI, KRB5CCNAME, SSL_CERT_FILE)
+when they connect. ``process_environment`` gives the worker exactly that for the
+time of the task. Every use of ansible-core internals by these plugins is here.
+"""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import os
+import sys
 
 
 def module_environment(action):
@@ -17,3 +26,37 @@ def module_environment(action):
     action._compute_environment_string(task_environment)  # pylint: disable=protected-access
     environ.update((name, "%s" % value) for name, value in task_environment.items())
     return environ
+
+
+@contextlib.contextmanager
+def process_environment(environ):
+    """Run the block with ``environ`` as this process's environment, then put the old one back."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def interpreter_is_this_python(action, task_vars):
+    """Whether the host's Python is the one running this worker (unset: Ansible's own choice for a local host)."""
+    interpreter = (task_vars or {}).get("ansible_python_interpreter")
+    if interpreter is None:
+        return True
+    interpreter = action._templar.template(interpreter)  # pylint: disable=protected-access
+    if not interpreter or interpreter in ("auto", "auto_silent", "auto_legacy", "auto_legacy_silent"):
+        return True
+    return os.path.realpath(interpreter) == os.path.realpath(sys.executable)
+
+
+def remove_module_tmpdir(action):
+    """Remove the remote temporary folder a module run left, as ansible-core's own normal action does."""
+    action._remove_tmp_path(action._connection._shell.tmpdir)  # pylint: disable=protected-access
+
+
+def no_log_values(validation):
+    """The texts an ArgumentSpecValidator result marked no_log, to keep out of the result."""
+    return set(validation._no_log_values)  # pylint: disable=protected-access

@@ -7,6 +7,7 @@ environment a module process would, and print no command line.
 from __future__ import annotations
 
 import re
+import sys
 
 FAILED_FIRST_STEP = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
 # Values that differ between two reads a moment apart.
@@ -82,3 +83,41 @@ def test_the_worker_refuses_bad_options_with_the_module_s_one_line_errors(pg_db,
     assert "state" in messages["bad choice"] and "fix" in messages["bad choice"]
     assert all("\n" not in message for message in messages.values())
     assert pg_db.statuses() == {"ods": "error", "rds": "pending", "report": "pending"}
+
+
+def test_the_task_environment_reaches_the_odbc_driver_manager_on_both_paths(pg_db, run_tasks, tmp_path):
+    # An odbcinst.ini of its own (ODBCSYSINI), naming psqlODBC under a name the system's does not know.
+    with open("/etc/odbcinst.ini", encoding="utf-8") as handle:
+        system = handle.read()
+    section = re.search(r"\[PostgreSQL Unicode\]\n(.*?)(?=\n\[|\Z)", system, re.S).group(1)
+    (tmp_path / "odbcinst.ini").write_text("[Generate Test Alias]\n%s\n" % section)
+    pg_db.seed(FAILED_FIRST_STEP)
+    args = pg_db.module_args(driver="Generate Test Alias")
+    environment = {"environment": {"ODBCSYSINI": str(tmp_path)}}
+    run = run_tasks([("in the worker", args, environment),
+                     ("as a module process", args, dict(environment, **{"async": 60, "poll": 1})),
+                     ("without the task environment", args)])
+    records = run.by_task()
+    for name in ("in the worker", "as a module process"):
+        assert records[name]["status"] == "ok", (name, records[name]["result"].get("msg"))
+    assert records["without the task environment"]["result"]["msg"] == (
+        "ODBC driver 'Generate Test Alias' is not installed: install it or set driver (GENERATE_DB_DRIVER) to one "
+        "that 'odbcinst -q -d' lists")
+
+
+def test_a_host_interpreter_other_than_this_python_runs_the_module_process_with_the_same_result(
+        pg_db, run_tasks, tmp_path):
+    # Another interpreter path (a wrapper around this same Python, so that it has pyodbc).
+    wrapper = tmp_path / "python-wrapper"
+    wrapper.write_text("#!/bin/sh\nexec %s \"$@\"\n" % sys.executable)
+    wrapper.chmod(0o755)
+    pg_db.seed(FAILED_FIRST_STEP)
+    args = pg_db.module_args()
+    run = run_tasks([("in the worker", args), ("with another interpreter", args,
+                                               {"vars": {"ansible_python_interpreter": str(wrapper)}})])
+    records = run.by_task()
+    assert "AnsiballZ_data_migrations" not in task_output(run, "in the worker")
+    assert "AnsiballZ_data_migrations" in task_output(run, "with another interpreter")
+    results = [without_moment(records[name]["result"]) for name in ("in the worker", "with another interpreter")]
+    for key in ("changed", "msg", "reset_steps", "deferred", "executed_queries", "ansible_facts", "warnings"):
+        assert results[0].get(key) == results[1].get(key), key
