@@ -505,7 +505,9 @@ def execute(params, check_mode, environ=None):
         failure = scrub(exc, secrets)
     except pyodbc.Error as exc:
         failure = "%s" % translate(exc, "reading the migration steps", options)
-    table.close()
+    finally:
+        # Whatever ends the run, even an error nobody foresaw: roll back, close, leave no session behind.
+        table.close()
     if failure is not None:
         return {"failed": True, "msg": failure, "executed_queries": table.executed_queries}, secrets
     result["executed_queries"] = table.executed_queries

@@ -147,3 +147,23 @@ def test_closed_port_fails_at_once(pg_db, run_module, request):
     assert run.record["duration"] < MARGIN, run.record["duration"]
     figures.record("seconds to fail on a closed port", run.record["duration"], request.node.nodeid)
     fault_survived(request)
+
+
+def test_an_unforeseen_error_rolls_back_and_leaves_no_session(postgres, pg_db, monkeypatch):
+    from ansible_collections.ceds.generate.plugins.module_utils import migration_table
+    pg_db.seed([("ods", "error", 7200), ("rds", "success", 7200), ("report", "success", 7200)])
+    before = pg_db.snapshot()
+
+    def unforeseen(*_args, **_kwargs):
+        raise RuntimeError("an error nobody foresaw")
+    # The reset's UPDATE has been sent when the audit lines are written: the error strikes inside the transaction.
+    monkeypatch.setattr(migration_table.MigrationTable, "_write_audit", unforeseen)
+    params = dict((name, spec.get("default")) for name, spec in migration_table.argument_spec().items())
+    params.update(pg_db.module_args(state="reset"))
+    with pytest.raises(RuntimeError) as raised:
+        migration_table.execute(params, False, {})
+    # ``raised`` keeps the failed run's frames, and so its objects, alive: only a close in the run itself ends
+    # the session (an UPDATE not committed, idle in its transaction) here.
+    assert "nobody foresaw" in str(raised.value)
+    assert sessions_left(postgres, pg_db.name, wait=2) == 0
+    assert pg_db.snapshot() == before
