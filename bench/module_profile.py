@@ -58,7 +58,7 @@ def timed(owner, attribute, phase):
 timed(basic.AnsibleModule, "__init__", "parse arguments")
 timed(migration_table, "connect", "connect")
 timed(migration_table.MigrationTable, "read", "query: read steps")
-timed(migration_table.MigrationTable, "recent_history", "query: read history")
+timed(migration_table.MigrationTable, "read_evidence", "query: read Hangfire and history")
 timed(migration_table.MigrationTable, "apply", "query: reset")
 timed(migration_table, "run", "run (all queries, plan, facts)")
 timed(basic.AnsibleModule, "exit_json", "result (exit_json)")
@@ -77,7 +77,7 @@ mark("main() in all", t)
 result = json.loads(output.getvalue())
 phases["plan and facts"] = (phases.pop("run (all queries, plan, facts)")
                             - sum(phases.get(name, 0.0) for name in
-                                  ("query: read steps", "query: read history", "query: reset")))
+                                  ("query: read steps", "query: read Hangfire and history", "query: reset")))
 phases["in process, in all"] = time.perf_counter() - started
 with open(out_path, "w", encoding="utf-8") as handle:
     json.dump({"phases": phases, "failed": bool(result.get("failed")), "msg": result.get("msg"),

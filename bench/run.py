@@ -388,7 +388,8 @@ def part_round_trips(ansible, cluster, databases):
 
 
 def round_trip_verdicts(rows):
-    """Check the targets: status = 1 statement (+1 history when failed); reset = those + UPDATEs + INSERT + COMMIT."""
+    """Check the targets: status = 2 statements (the steps; Hangfire's state, history and locked reports);
+    reset = those + UPDATEs + the guard's SELECT + INSERT + COMMIT."""
     by_case = dict((row["case"], row) for row in rows)
     verdicts = []
 
@@ -396,15 +397,15 @@ def round_trip_verdicts(rows):
         return dict((kind, n) for kind, n in row["counts"].items() if kind.startswith("statement"))
 
     healthy = statements(by_case["status, nothing failed"])
-    verdicts.append(("status, nothing failed: 1 statement", healthy == {"statement: SELECT": 1}))
+    verdicts.append(("status, nothing failed: 2 statements", healthy == {"statement: SELECT": 2}))
     failed = statements(by_case["status, a step failed"])
-    verdicts.append(("status, a step failed: 1 + 1 for history", failed == {"statement: SELECT": 2}))
+    verdicts.append(("status, a step failed: 2 statements (history in the second)", failed == {"statement: SELECT": 2}))
     reset_row = by_case["reset of 3 steps"]
     reset = statements(reset_row)
     extra_control = [text for text in reset_row["log"]
                      if CONTROL.match(text) and not re.match(r"^(COMMIT|BEGIN;)", text)]
-    verdicts.append(("reset: status statements + 3 UPDATE + 1 INSERT + COMMIT, nothing else",
-                     reset == {"statement: SELECT": 2, "statement: UPDATE": 3, "statement: INSERT": 1}
+    verdicts.append(("reset: status statements + 3 UPDATE + 1 guard SELECT + 1 INSERT + COMMIT, nothing else",
+                     reset == {"statement: SELECT": 3, "statement: UPDATE": 3, "statement: INSERT": 1}
                      and reset_row["counts"].get("transaction control") == 1 and not extra_control))
     return verdicts
 
@@ -434,8 +435,8 @@ def part_breakdown(ansible, database, runs, per_task):
         samples.append(sample["phases"])
     phases = dict((name, median([sample.get(name, 0.0) for sample in samples])) for name in samples[0])
     phases["python start-up and exit"] = median(startup)
-    known = sum(phases[name] for name in ("parse arguments", "connect", "query: read steps", "query: read history",
-                                          "plan and facts", "result (exit_json)"))
+    known = sum(phases[name] for name in ("parse arguments", "connect", "query: read steps",
+                                          "query: read Hangfire and history", "plan and facts", "result (exit_json)"))
     phases["options, close and the rest of main()"] = max(phases["main() in all"] - known, 0.0)
     process = phases["process, start to exit"]
     rows = [
@@ -446,6 +447,7 @@ def part_breakdown(ansible, database, runs, per_task):
         ("parse arguments (AnsibleModule)", phases["parse arguments"]),
         ("connect (ODBC driver load, TCP, login)", phases["connect"]),
         ("query: read steps (one SELECT)", phases["query: read steps"]),
+        ("query: read Hangfire's state and history (one SELECT)", phases["query: read Hangfire and history"]),
         ("plan and facts", phases["plan and facts"]),
         ("result (exit_json: JSON out)", phases["result (exit_json)"]),
         ("options, close and the rest of main()", phases["options, close and the rest of main()"]),
