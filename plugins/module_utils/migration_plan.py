@@ -40,7 +40,6 @@ EVIDENCE_AGE = "age"
 JOB_RUNNING = "running"
 JOB_QUEUED = "queued"
 JOB_ORPHANED = "orphaned"
-QUEUED_JOB_STATES = ("Enqueued", "Scheduled", "Awaiting")
 PROCESSING_JOB_STATE = "Processing"
 # Generate's migration jobs and the migration type each belongs to; None: the type code is the
 # job's first argument (generate.infrastructure/Helpers/HangfireHelper.cs).
