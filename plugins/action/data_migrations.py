@@ -63,6 +63,9 @@ class ActionModule(ActionBase):
             found, secrets = migration_table.execute(validation.validated_parameters, self._task.check_mode, environ)
         if not self._task.diff:
             found.pop("diff", None)
+        # A module process returns warnings only when there are some (AnsibleModule.exit_json).
+        if not found.get("warnings"):
+            found.pop("warnings", None)
         result.update(remove_values(found, hidden | secrets))
         return result
 
