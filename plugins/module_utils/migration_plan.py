@@ -441,12 +441,17 @@ class Plan:
         return None
 
 
-def report_view(current_plan):
-    """The view of the report step, which the report pages read, or None."""
+def step_view(current_plan, type_code):
+    """The view of the step of ``type_code`` (compared without regard to case), or None."""
     for view in current_plan.views:
-        if (view.step.type_code or "").lower() == "report":
+        if (view.step.type_code or "").lower() == type_code.lower():
             return view
     return None
+
+
+def report_view(current_plan):
+    """The view of the report step, which the report pages read, or None."""
+    return step_view(current_plan, "report")
 
 
 def plan(steps, status_ids, now, stuck_after, reset, hangfire=None, server_timeout=HANGFIRE_SERVER_TIMEOUT):

@@ -36,6 +36,14 @@ OUTCOME_NOT_STARTED = "not started"
 OUTCOME_WOULD_START = "would start"
 OUTCOME_CANCELLED = "cancelled"
 OUTCOME_NOT_HUNG = "not hung"
+# Outcomes after which the next type may go on (and the task does not fail).
+OUTCOMES_OK = (OUTCOME_SUCCESS, OUTCOME_WOULD_START, OUTCOME_CANCELLED, OUTCOME_NOT_HUNG)
+
+
+def new_outcome(type_code):
+    """One type's entry of the result, before anything happened to it."""
+    return {"type_code": type_code, "triggered": False, "outcome": None, "elapsed_seconds": 0,
+            "duration_seconds": None, "last_history_line": None, "history": [], "reason": None}
 
 
 def argument_spec():
@@ -142,12 +150,12 @@ class Recovery:
             return "%s" % exc
         return None
 
-    def watch(self, step, since):
+    def watch(self, step, since, status_ids):
         """One SELECT: the step's status, trigger date and duration, its newest history line since ``since``,
         and whether a job of its type still runs or waits (Hangfire marks a job Succeeded after the step)."""
         evidence = self.table.read_evidence(window=[(step.type_id, since)], lines=1, steps=True)
         self.table.rollback()
-        codes = dict((status_id, code) for code, status_id in self.status_ids.items())
+        codes = dict((status_id, code) for code, status_id in status_ids.items())
         job_active = False
         if evidence.hangfire is not None:
             jobs = migration_plan.classify_jobs(evidence.hangfire, self.now(), self.params["server_timeout"], 0)
@@ -164,24 +172,23 @@ class Recovery:
         for type_code in in_generate_order(self.params["types"]):
             outcome = self.rerun(type_code) if self.params["state"] == "rerun" else self.cancel(type_code)
             outcomes.append(outcome)
-            if outcome["outcome"] not in (OUTCOME_SUCCESS, OUTCOME_WOULD_START, OUTCOME_CANCELLED, OUTCOME_NOT_HUNG):
+            if outcome["outcome"] not in OUTCOMES_OK:
                 break
         return outcomes
 
-    def _step(self, plan, type_code):
-        for view in plan.views:
-            if (view.step.type_code or "").lower() == type_code.lower():
-                return view
+    @staticmethod
+    def _step(plan, type_code):
+        view = migration_plan.step_view(plan, type_code)
+        if view is not None:
+            return view
         raise migration_table.RunFailed("DataMigrations has no step of type %s: name one of %s"
                                         % (type_code, ", ".join(view.step.label for view in plan.views)))
 
     def rerun(self, type_code):
         """Trigger Generate's re-run of one type when nothing runs, and wait for its end."""
         snapshot, _evidence, plan = self.observe()
-        self.status_ids = snapshot.status_ids
         view = self._step(plan, type_code)
-        outcome = {"type_code": type_code, "triggered": False, "outcome": None, "elapsed_seconds": 0,
-                   "duration_seconds": None, "last_history_line": None, "history": [], "reason": None}
+        outcome = new_outcome(type_code)
         if plan.active_jobs:
             outcome.update(outcome=OUTCOME_NOT_STARTED, reason="a migration is running or queued: %s"
                            % "; ".join(plan.blockers))
@@ -202,7 +209,7 @@ class Recovery:
         if failure is not None and not self._started_anyway(type_code, before):
             outcome.update(outcome=OUTCOME_NOT_STARTED, reason="%s; the run did not start" % failure)
             return outcome
-        return self._wait(view.step, before, timeout, outcome)
+        return self._wait(view.step, before, timeout, outcome, snapshot.status_ids)
 
     def _started_anyway(self, type_code, before):
         """After a failed request: whether Generate started the run all the same (a job, or a new trigger)."""
@@ -211,10 +218,10 @@ class Recovery:
         started = any(job.belongs_to(view.step) for job in plan.active_jobs)
         return started or view.step.last_trigger_date != before or view.status_code in migration_plan.ACTIVE
 
-    def _wait(self, step, before, timeout, outcome):
+    def _wait(self, step, before, timeout, outcome, status_ids):
         started = self.clock()
         while True:
-            watch = self.watch(step, before)
+            watch = self.watch(step, before, status_ids)
             elapsed = int(self.clock() - started)
             self.say("%s: %s elapsed, %s%s" % (step.label, elapsed_text(elapsed), watch.status_code,
                                                (", " + watch.newest_line) if watch.newest_line else ""))
@@ -245,8 +252,7 @@ class Recovery:
         """Ask Generate to cancel a hung run of one type, and wait until Hangfire and the step show it ended."""
         _snapshot, _evidence, plan = self.observe()
         view = self._step(plan, type_code)
-        outcome = {"type_code": type_code, "triggered": False, "outcome": None, "elapsed_seconds": 0,
-                   "duration_seconds": None, "last_history_line": None, "history": [], "reason": None}
+        outcome = new_outcome(type_code)
         if not view.hung:
             outcome.update(outcome=OUTCOME_NOT_HUNG, reason="%s has no job running longer than stuck_after"
                            % type_code)
@@ -280,8 +286,7 @@ class Recovery:
 
 def result_of(outcomes, plan, snapshot, evidence, now, check_mode):
     """The task result: changed, msg, one entry per type, and the migration facts as they are now."""
-    failed = [entry for entry in outcomes if entry["outcome"] not in (
-        OUTCOME_SUCCESS, OUTCOME_WOULD_START, OUTCOME_CANCELLED, OUTCOME_NOT_HUNG)]
+    failed = [entry for entry in outcomes if entry["outcome"] not in OUTCOMES_OK]
     parts = []
     for entry in outcomes:
         text = "%s %s" % (entry["type_code"], entry["outcome"])
