@@ -17,19 +17,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
-from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table
+from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_options, data_migrations_run
 from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
     interpreter_is_this_python,
     module_environment,
-    no_log_values,
     process_environment,
     remove_module_tmpdir,
+    validate_options,
 )
 
 
@@ -45,22 +43,20 @@ class ActionModule(ActionBase):
         del tmp
         if not self.runs_here(task_vars):
             wrap_async = self._task.async_val and not self._connection.has_native_async
-            result = merge_hash(result, self._execute_module(module_name=migration_table.MODULE_NAME,
+            result = merge_hash(result, self._execute_module(module_name=data_migrations_run.MODULE_NAME,
                                                              task_vars=task_vars, wrap_async=wrap_async))
             if not wrap_async:
                 remove_module_tmpdir(self)
             return result
-        validation = ArgumentSpecValidator(migration_table.argument_spec()).validate(self._task.args)
-        hidden = no_log_values(validation)
-        if validation.error_messages:
-            message = validation.errors.msg
-            if isinstance(validation.errors[0], UnsupportedError):
-                message = "Unsupported parameters for (%s) module: %s" % (migration_table.MODULE_NAME, message)
-            result.update(failed=True, msg=remove_values(message, hidden))
-            return result
         environ = module_environment(self)
         with process_environment(environ):
-            found, secrets = migration_table.execute(validation.validated_parameters, self._task.check_mode, environ)
+            params, hidden, error = validate_options(data_migrations_run.MODULE_NAME, self._task.args,
+                                                     data_migrations_run.argument_spec(),
+                                                     connection_options.argument_rules())
+            if error is not None:
+                result.update(failed=True, msg=error)
+                return result
+            found, secrets = data_migrations_run.execute(params, self._task.check_mode, environ)
         if not self._task.diff:
             found.pop("diff", None)
         # A module process returns warnings only when there are some (AnsibleModule.exit_json).
@@ -76,6 +72,6 @@ class ActionModule(ActionBase):
             self._connection.transport == "local"
             and not self._play_context.become
             and not self._task.async_val
-            and database.pyodbc is not None
+            and connection.pyodbc is not None
             and interpreter_is_this_python(self, task_vars)
         )

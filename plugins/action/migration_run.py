@@ -17,11 +17,11 @@ from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ansible_collections.ceds.generate.plugins.module_utils import migration_rerun
+from ansible_collections.ceds.generate.plugins.module_utils import connection_options, migration_rerun
 from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
     module_environment,
-    no_log_values,
     process_environment,
+    validate_options,
 )
 
 display = Display()
@@ -37,13 +37,18 @@ class ActionModule(ActionBase):
         """Validate the options, re-run or cancel, and return the result (failed with one line on any error)."""
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
-        validation, params = self.validate_argument_spec(argument_spec=migration_rerun.argument_spec())
         host = task_vars.get("inventory_hostname", "") if task_vars else ""
 
         def say(text):
             display.display("%s: %s" % (host, text))
         environ = module_environment(self)
         with process_environment(environ):
+            params, hidden, error = validate_options(migration_rerun.MODULE_NAME, self._task.args,
+                                                     migration_rerun.argument_spec(),
+                                                     connection_options.argument_rules())
+            if error is not None:
+                result.update(failed=True, msg=error)
+                return result
             found, secrets = migration_rerun.execute(params, self._task.check_mode, environ, say)
-        result.update(remove_values(found, no_log_values(validation) | secrets))
+        result.update(remove_values(found, hidden | secrets))
         return result

@@ -27,8 +27,10 @@ options:
   database:
     description:
       - Name of the Generate database.
-      - Falls back to E(GENERATE_DB_NAME), then C(generate).
+      - Falls back to E(GENERATE_DB_NAME) (an empty variable counts as unset).
+      - Not used with O(connection_string), which names its own C(DATABASE).
     type: str
+    default: generate
   username:
     description:
       - SQL login name. Falls back to E(GENERATE_DB_USERNAME).
@@ -46,24 +48,27 @@ options:
   driver:
     description:
       - Name of the ODBC driver as registered with unixODBC (see C(odbcinst -q -d)).
-      - Falls back to E(GENERATE_DB_DRIVER), then C(ODBC Driver 18 for SQL Server).
+      - Falls back to E(GENERATE_DB_DRIVER) (an empty variable counts as unset).
+      - Not used with O(connection_string), which names its own C(DRIVER).
       - The connection string is written for the driver. Microsoft ODBC Driver 17/18 get C(SERVER=host,port),
         C(Encrypt) and C(TrustServerCertificate). FreeTDS gets C(SERVER), C(PORT), C(TDS_Version=7.4) and
         C(Encryption). PostgreSQL drivers (used by the test suite) get the generic keywords plus the application
         name and a C(statement_timeout) of O(query_timeout). Any other driver gets the generic
         C(DRIVER;SERVER;PORT;DATABASE;UID;PWD) keywords.
     type: str
+    default: ODBC Driver 18 for SQL Server
   encrypt:
     description:
       - Whether the connection must be encrypted (C(Encrypt=yes) for Microsoft drivers, C(Encryption=require)
-        for FreeTDS). Treated as V(true) when not set.
+        for FreeTDS).
     type: bool
+    default: true
   trust_server_certificate:
     description:
       - Accept the server's certificate without checking it (C(TrustServerCertificate=yes)).
       - Generate's own C(appsettings.json) does this; prefer a certificate the client trusts.
-        Treated as V(false) when not set.
     type: bool
+    default: false
   connect_timeout:
     description:
       - Seconds to wait for a connection before giving up (1 to 600).
@@ -82,8 +87,8 @@ options:
         E(GENERATE_DB_CONNECTION_STRING_FILE) names, without one trailing newline (as an AWX file injector writes
         it), when none of the separate connection options is given.
       - Setting both variables is an error, and so is a file that cannot be read or is empty.
-      - Cannot be combined with O(server), O(port), O(database), O(username), O(password), O(driver),
-        O(encrypt) or O(trust_server_certificate).
+      - Mutually exclusive with O(server), O(port), O(username), O(password), O(encrypt) and
+        O(trust_server_certificate); O(database) and O(driver) are not used with it.
       - Never shown in any output, since it may hold a password.
     type: str
   schema:

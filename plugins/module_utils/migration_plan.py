@@ -383,43 +383,6 @@ class Plan:
         """True when a reset is needed but a running or queued migration holds it back."""
         return bool(self.blockers) and self.reset_needed
 
-    def reset_steps(self):
-        """The changes a reset makes, as returned to the user."""
-        return [
-            {"id": view.step.id, "type_code": view.step.label, "from": view.status_code, "to": TARGET}
-            for view in self.resets
-        ]
-
-    def status_by_type(self, after=False):
-        """``{type_code: status_code}`` for every step, before or after the reset (for the diff)."""
-        reset_ids = set(view.step.id for view in self.resets) if after else set()
-        return dict(
-            (view.step.label, TARGET if view.step.id in reset_ids else view.status_code)
-            for view in self.views
-        )
-
-    def message(self, applied, check_mode=False):
-        """One line a person can read, saying what was (or would be) done and why."""
-        if self.resets:
-            changes = ", ".join(
-                "%s %s -> %s" % (view.step.label, view.status_code, TARGET) for view in self.resets
-            )
-            count = len(self.resets)
-            noun = "step" if count == 1 else "steps"
-            if applied:
-                return "reset %d %s: %s" % (count, noun, changes)
-            verb = "would reset" if check_mode else "reset needed for"
-            return "%s %d %s: %s" % (verb, count, noun, changes)
-        if self.deferred:
-            return self.deferral_warning()
-        if self.failed_steps:
-            return "failed steps: %s" % ", ".join(self.failed_steps)
-        if self.state == STATE_RUNNING:
-            running = self._labels(lambda view: view.running or view.queued)
-            return "migration in progress: %s" % ", ".join(
-                running or ["%s" % (job.job.type_code or job.job.method) for job in self.active_jobs])
-        return "all migration steps are ok"
-
     def deferral_warning(self):
         """The warning given when a running or queued migration holds a reset back."""
         return "reset deferred: %s" % "; ".join(self.blockers)
@@ -563,71 +526,6 @@ def after_reset(current_plan, now):
         steps.append(step)
     return plan(steps, current_plan.status_ids, now, current_plan.stuck_after, reset=False,
                 hangfire=current_plan.hangfire, server_timeout=current_plan.server_timeout)
-
-
-def step_facts(view):
-    """One step as reported in the facts."""
-    step = view.step
-    status_name = step.status_name if view.status_code is not None else None
-    if status_name is None and view.status_code is not None:
-        status_name = view.status_code.capitalize()
-    return {
-        "id": step.id,
-        "type_id": step.type_id,
-        "type_code": step.type_code,
-        "type_name": step.type_name,
-        "status_id": step.status_id,
-        "status_code": view.status_code,
-        "status_name": status_name,
-        "last_trigger_date": iso_utc(step.last_trigger_date),
-        "last_duration_seconds": step.last_duration_seconds,
-        "age_seconds": view.age_seconds,
-        "user_name": step.user_name,
-        "stuck": view.stuck,
-        "never_succeeded": view.never_succeeded,
-    }
-
-
-def hangfire_facts(current_plan, unavailable_reason=None):
-    """What Hangfire showed: whether it was read, its servers and Generate's unfinished migration jobs."""
-    hangfire = current_plan.hangfire
-    if hangfire is None:
-        return {"available": False, "reason": unavailable_reason, "servers": [], "jobs": []}
-    return {
-        "available": True,
-        "reason": None,
-        "servers": [{"id": server.id, "last_heartbeat": iso_utc(server.last_heartbeat),
-                     "alive": server.id in current_plan.alive} for server in hangfire.servers],
-        "jobs": [{"id": job.job.id, "method": job.job.method, "type_code": job.job.type_code,
-                  "state": job.job.state, "since": iso_utc(job.job.since), "server_id": job.job.server_id,
-                  "status": job.status, "hung": job.hung} for job in current_plan.jobs],
-    }
-
-
-def facts(current_plan, last_errors, database_version, metadata_status, checked_at, locked_reports=None,
-          hangfire_unavailable=None):
-    """The ``generate_migrations`` fact: the state of every step, the evidence, and why it failed."""
-    reason = current_plan.reports_blocked_reason(metadata_status)
-    return {
-        "state": current_plan.state,
-        "reset_needed": current_plan.reset_needed,
-        "evidence": current_plan.evidence,
-        "stuck_after": current_plan.stuck_after,
-        "steps": [step_facts(view) for view in current_plan.views],
-        "failed_steps": current_plan.failed_steps,
-        "running_steps": current_plan.running_steps,
-        "queued_steps": current_plan.queued_steps,
-        "hung_steps": current_plan.hung_steps,
-        "orphaned_jobs": current_plan.orphaned_jobs,
-        "hangfire": hangfire_facts(current_plan, hangfire_unavailable),
-        "last_errors": last_errors,
-        "database_version": database_version,
-        "metadata_status": metadata_status,
-        "reports_blocked": reason is not None,
-        "reports_blocked_reason": reason,
-        "locked_reports": locked_reports,
-        "checked_at": iso_utc(checked_at),
-    }
 
 
 def history_window(steps, status_ids):

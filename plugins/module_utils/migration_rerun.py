@@ -17,8 +17,20 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.ceds.generate.plugins.module_utils import app_probe, database, migration_plan, migration_table
-from ansible_collections.ceds.generate.plugins.module_utils.database import connection_argument_spec
+from ansible_collections.ceds.generate.plugins.module_utils import (
+    app_probe,
+    connection,
+    migration_options,
+    migration_plan,
+    migration_report,
+    migration_tables,
+)
+from ansible_collections.ceds.generate.plugins.module_utils.connection_options import connection_argument_spec
+from ansible_collections.ceds.generate.plugins.module_utils.connection_string import (
+    ConnectionOptionsError,
+    scrub,
+    secrets_of,
+)
 
 MODULE_NAME = "ceds.generate.migration_run"
 # Generate runs its migrations in this order, each on the data of the one before.
@@ -57,12 +69,8 @@ def argument_spec():
         timeout=dict(type="int"),
         http_timeout=dict(type="int", default=30),
         validate_certs=dict(type="bool", default=True),
-        hangfire=dict(type="str", default="auto", choices=list(migration_table.HANGFIRE_CHOICES)),
-        hangfire_schema=dict(type="str", default="HangFire"),
-        server_timeout=dict(type="int", default=migration_plan.HANGFIRE_SERVER_TIMEOUT),
-        history_lines=dict(type="int", default=5),
-        stuck_after=dict(type="int"),
     )
+    spec.update(migration_options.evidence_argument_spec())
     return spec
 
 
@@ -91,16 +99,16 @@ def elapsed_text(seconds):
 def check_options(params):
     """Refuse options that cannot work, with a one-line message naming the option."""
     if not 1 <= params["poll"] <= MAX_POLL:
-        raise migration_table.ConnectionOptionsError(
+        raise ConnectionOptionsError(
             "poll must be between 1 and %d seconds, got %d" % (MAX_POLL, params["poll"]))
     if params.get("timeout") is not None and params["timeout"] < 1:
-        raise migration_table.ConnectionOptionsError("timeout must be a positive number of seconds, got %d"
+        raise ConnectionOptionsError("timeout must be a positive number of seconds, got %d"
                                                      % params["timeout"])
     if not 1 <= params["http_timeout"] <= 600:
-        raise migration_table.ConnectionOptionsError("http_timeout must be between 1 and 600 seconds, got %d"
+        raise ConnectionOptionsError("http_timeout must be between 1 and 600 seconds, got %d"
                                                      % params["http_timeout"])
     if not params["types"] or any(not code or not code.replace("_", "").isalnum() for code in params["types"]):
-        raise migration_table.ConnectionOptionsError(
+        raise ConnectionOptionsError(
             "types must name migration types such as ods, rds and report, got %r" % (params["types"],))
 
 
@@ -123,7 +131,7 @@ class Recovery:
     """
 
     def __init__(self, table, params, check_mode, request, say, clock=time.monotonic, sleep=time.sleep,
-                 now=migration_table.utc_now):
+                 now=migration_tables.utc_now):
         self.table = table
         self.params = params
         self.check_mode = check_mode
@@ -136,9 +144,9 @@ class Recovery:
 
     def observe(self):
         """Steps and Hangfire's state, read and planned as data_migrations reads them (no reset)."""
-        snapshot, evidence = migration_table.observe(self.table, self.params)
+        snapshot, evidence = migration_tables.observe(self.table, self.params)
         self.table.rollback()
-        plan = migration_table.decide(snapshot, evidence, dict(self.params, state="status"), self.now())
+        plan = migration_tables.decide(snapshot, evidence, dict(self.params, state="status"), self.now())
         return snapshot, evidence, plan
 
     def _send(self, path):
@@ -164,7 +172,7 @@ class Recovery:
             if step_id == step.id:
                 newest = evidence.history[0][2] if evidence.history else None
                 return Watch(codes.get(status_id), migration_plan.to_utc(trigger), duration, newest, job_active)
-        raise migration_table.RunFailed("step %s is no longer in DataMigrations" % step.label)
+        raise migration_tables.RunFailed("step %s is no longer in DataMigrations" % step.label)
 
     def run(self):
         """Every type in Generate's order; stops at the first that does not end in success."""
@@ -181,7 +189,7 @@ class Recovery:
         view = migration_plan.step_view(plan, type_code)
         if view is not None:
             return view
-        raise migration_table.RunFailed("DataMigrations has no step of type %s: name one of %s"
+        raise migration_tables.RunFailed("DataMigrations has no step of type %s: name one of %s"
                                         % (type_code, ", ".join(view.step.label for view in plan.views)))
 
     def rerun(self, type_code):
@@ -301,7 +309,7 @@ def result_of(outcomes, plan, snapshot, evidence, now, check_mode):
         "changed": any(entry["triggered"] or entry["outcome"] == OUTCOME_WOULD_START for entry in outcomes),
         "msg": "; ".join(parts) if parts else "nothing to do",
         "runs": outcomes,
-        "ansible_facts": {"generate_migrations": migration_plan.facts(
+        "ansible_facts": {"generate_migrations": migration_report.facts(
             plan, [], snapshot.database_version, snapshot.metadata_status, now, evidence.locked_reports,
             evidence.hangfire_unavailable)},
     }
@@ -312,35 +320,35 @@ def result_of(outcomes, plan, snapshot, evidence, now, check_mode):
 
 def execute(params, check_mode, environ=None, say=None, request=None, sleep=time.sleep):
     """Do the whole job from validated options; return (result, secrets), as data_migrations' execute does."""
-    if database.pyodbc is None:
+    if connection.pyodbc is None:
         return {"failed": True, "msg": "pyodbc is not installed in the Python that runs this task: %s"
-                % database.PYODBC_HINT}, set()
+                % connection.PYODBC_HINT}, set()
     options = dict(params, audit=False, audit_note=None)
     try:
         check_options(options)
-        options = migration_table.check_options(options, environ)
-    except migration_table.ConnectionOptionsError as exc:
+        options = migration_options.check_options(options, environ)
+    except ConnectionOptionsError as exc:
         return {"failed": True, "msg": "%s" % exc}, set()
-    secrets = set(migration_table.secrets_of(options))
+    secrets = set(secrets_of(options))
     if request is None:
         probe = app_probe.Probe("background", params["background_url"], params["http_timeout"],
                                 params["validate_certs"])
 
         def request(path):
             return probe.get(path)
-    table = migration_table.MigrationTable(None, options)
+    table = migration_tables.MigrationTable(None, options)
     recovery = Recovery(table, options, check_mode, request, say or (lambda text: None), sleep=sleep)
     failure = None
     result = None
     try:
-        table.connection = migration_table.connect(options)
+        table.connection = connection.connect(options)
         outcomes = recovery.run()
         snapshot, evidence, plan = recovery.observe()
-        result = result_of(outcomes, plan, snapshot, evidence, migration_table.utc_now(), check_mode)
-    except (migration_table.DatabaseError, migration_table.RunFailed) as exc:
-        failure = migration_table.scrub(exc, secrets)
-    except database.pyodbc.Error as exc:
-        failure = "%s" % migration_table.translate(exc, "reading the migration steps", options)
+        result = result_of(outcomes, plan, snapshot, evidence, migration_tables.utc_now(), check_mode)
+    except (connection.DatabaseError, migration_tables.RunFailed) as exc:
+        failure = scrub(exc, secrets)
+    except connection.pyodbc.Error as exc:
+        failure = "%s" % connection.translate(exc, "reading the migration steps", options)
     finally:
         table.close()
     if failure is not None:

@@ -23,6 +23,9 @@ from ansible_collections.ceds.generate.plugins.module_utils.migration_plan impor
 # refused rather than escaped, so no user text is ever spliced into SQL.
 SCHEMA_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
+# Generate's schema, and Hangfire's (Hangfire.SqlServer's default).
+GENERATE_SCHEMA = "App"
+HANGFIRE_SCHEMA = "HangFire"
 # Tables named in error messages, in the order a missing one is reported.
 STEPS_TABLE = "DataMigrations"
 STATUSES_TABLE = "DataMigrationStatuses"
@@ -213,7 +216,7 @@ def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_rep
     return "\nUNION ALL\n".join(parts) + '\nORDER BY "Kind", "Date" DESC, "Id"'
 
 
-def every_statement(schema="App", max_steps=3, hangfire_schema="HangFire"):
+def every_statement(schema=GENERATE_SCHEMA, max_steps=3, hangfire_schema=HANGFIRE_SCHEMA):
     """Every statement text the collection can send for ``schema`` (for grammar checks and review)."""
     texts = [read_steps(schema), read_steps_without_configuration(schema), reset_step(schema),
              unlock_reports(schema), read_evidence(schema, hangfire_schema, steps=True),

@@ -554,15 +554,16 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table
+from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_options, data_migrations_run
 
 
 def main():
-    module = AnsibleModule(argument_spec=migration_table.argument_spec(), supports_check_mode=True)
-    if database.pyodbc is None:
-        module.fail_json(msg=missing_required_lib("pyodbc", reason=database.PYODBC_HINT),
-                         exception=database.PYODBC_IMPORT_ERROR)
-    result, secrets = migration_table.execute(module.params, module.check_mode)
+    module = AnsibleModule(argument_spec=data_migrations_run.argument_spec(), supports_check_mode=True,
+                           **connection_options.argument_rules())
+    if connection.pyodbc is None:
+        module.fail_json(msg=missing_required_lib("pyodbc", reason=connection.PYODBC_HINT),
+                         exception=connection.PYODBC_IMPORT_ERROR)
+    result, secrets = data_migrations_run.execute(module.params, module.check_mode)
     module.no_log_values.update(secrets)
     for warning in result.pop("warnings", []):
         module.warn(warning)

@@ -217,14 +217,15 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ceds.generate.plugins.module_utils import database, migration_rerun
+from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_options, migration_rerun
 
 
 def main():
-    module = AnsibleModule(argument_spec=migration_rerun.argument_spec(), supports_check_mode=True)
-    if database.pyodbc is None:
-        module.fail_json(msg=missing_required_lib("pyodbc", reason=database.PYODBC_HINT),
-                         exception=database.PYODBC_IMPORT_ERROR)
+    module = AnsibleModule(argument_spec=migration_rerun.argument_spec(), supports_check_mode=True,
+                           **connection_options.argument_rules())
+    if connection.pyodbc is None:
+        module.fail_json(msg=missing_required_lib("pyodbc", reason=connection.PYODBC_HINT),
+                         exception=connection.PYODBC_IMPORT_ERROR)
     result, secrets = migration_rerun.execute(module.params, module.check_mode, say=module.log)
     module.no_log_values.update(secrets)
     if result.pop("failed", False):

@@ -18,6 +18,10 @@ import contextlib
 import os
 import sys
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import remove_values
+from ansible.module_utils.errors import UnsupportedError
+
 
 def module_environment(action):
     """The controller's environment with the task's ``environment:`` on top, as a module process would see it."""
@@ -60,3 +64,19 @@ def remove_module_tmpdir(action):
 def no_log_values(validation):
     """The texts an ArgumentSpecValidator result marked no_log, to keep out of the result."""
     return set(validation._no_log_values)  # pylint: disable=protected-access
+
+
+def validate_options(module_name, task_args, argument_spec, rules):
+    """Validate a task's options as AnsibleModule would; return (parameters, no_log texts, one-line error or None).
+
+    Run it inside ``process_environment``, so that the spec's environment
+    fallbacks read the task's environment, as in a module process.
+    """
+    validation = ArgumentSpecValidator(argument_spec, **rules).validate(task_args)
+    hidden = no_log_values(validation)
+    if not validation.error_messages:
+        return validation.validated_parameters, hidden, None
+    message = validation.errors.msg
+    if isinstance(validation.errors[0], UnsupportedError):
+        message = "Unsupported parameters for (%s) module: %s" % (module_name, message)
+    return None, hidden, remove_values(message, hidden)

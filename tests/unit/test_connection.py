@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ceds.generate.plugins.module_utils import database, migration_table
+from ansible_collections.ceds.generate.plugins.module_utils import (
+    connection,
+    connection_options,
+    connection_string,
+    data_migrations_run,
+    migration_options,
+)
+
+from task_options import OptionsRefused, resolved, validated
 
 SECRET = "p;{a}=b' \"c é"
 
 
-def params(**given):
-    base = dict((name, spec.get("default")) for name, spec in migration_table.argument_spec().items())
-    base.update(given)
-    return base
-
-
 def resolve(environ=None, **given):
-    return database.resolve_connection(params(**given), environ or {})
+    return resolved(environ, **given)
 
 
 def test_microsoft_driver_gets_host_comma_port_and_encryption_keywords():
     options = resolve(server="sql01", username="u", password="pw", driver="ODBC Driver 18 for SQL Server")
-    assert database.build_connection_string(options) == (
+    assert connection_string.build_connection_string(options) == (
         "DRIVER={ODBC Driver 18 for SQL Server};SERVER=sql01,1433;DATABASE=generate;UID=u;PWD=pw;"
         "Encrypt=yes;TrustServerCertificate=no;APP=ceds.generate;")
 
@@ -29,50 +31,50 @@ def test_microsoft_driver_gets_host_comma_port_and_encryption_keywords():
 def test_default_driver_is_odbc_driver_18():
     options = resolve(server="sql01")
     assert options["driver"] == "ODBC Driver 18 for SQL Server"
-    assert database.build_connection_string(options).startswith("DRIVER={ODBC Driver 18 for SQL Server};SERVER=sql01,1433;")
+    assert connection_string.build_connection_string(options).startswith("DRIVER={ODBC Driver 18 for SQL Server};SERVER=sql01,1433;")
 
 
 def test_microsoft_driver_17_with_explicit_port_and_trust():
     options = resolve(server="sql01", port=14330, driver="ODBC Driver 17 for SQL Server", encrypt=False,
                       trust_server_certificate=True)
-    text = database.build_connection_string(options)
+    text = connection_string.build_connection_string(options)
     assert "SERVER=sql01,14330;" in text and "Encrypt=no;" in text and "TrustServerCertificate=yes;" in text
 
 
 def test_named_instance_is_left_to_sql_browser_unless_a_port_is_given():
-    assert "SERVER=sql01\\GEN;" in database.build_connection_string(resolve(server="sql01\\GEN"))
-    assert "SERVER=sql01\\GEN,1500;" in database.build_connection_string(resolve(server="sql01\\GEN", port=1500))
+    assert "SERVER=sql01\\GEN;" in connection_string.build_connection_string(resolve(server="sql01\\GEN"))
+    assert "SERVER=sql01\\GEN,1500;" in connection_string.build_connection_string(resolve(server="sql01\\GEN", port=1500))
 
 
 def test_server_with_port_is_kept_as_given():
-    assert "SERVER=sql01,2000;" in database.build_connection_string(resolve(server="sql01,2000"))
+    assert "SERVER=sql01,2000;" in connection_string.build_connection_string(resolve(server="sql01,2000"))
 
 
 def test_freetds_gets_separate_port_tds_version_and_encryption():
-    text = database.build_connection_string(resolve(server="sql01", driver="FreeTDS", encrypt=True))
+    text = connection_string.build_connection_string(resolve(server="sql01", driver="FreeTDS", encrypt=True))
     assert text == "DRIVER={FreeTDS};SERVER=sql01;PORT=1433;DATABASE=generate;TDS_Version=7.4;Encryption=require;APP=ceds.generate;"
-    assert "Encryption=off;" in database.build_connection_string(resolve(server="sql01", driver="FreeTDS", encrypt=False))
+    assert "Encryption=off;" in connection_string.build_connection_string(resolve(server="sql01", driver="FreeTDS", encrypt=False))
 
 
 def test_generic_driver_gets_generic_keywords_only():
-    text = database.build_connection_string(resolve(server="db", port=5000, driver="Other", username="u", password="p"))
+    text = connection_string.build_connection_string(resolve(server="db", port=5000, driver="Other", username="u", password="p"))
     assert text == "DRIVER={Other};SERVER=db;PORT=5000;DATABASE=generate;UID=u;PWD=p;"
 
 
 def test_postgresql_driver_sets_application_name_and_statement_timeout():
-    text = database.build_connection_string(resolve(server="db", port=5432, driver="PostgreSQL Unicode",
+    text = connection_string.build_connection_string(resolve(server="db", port=5432, driver="PostgreSQL Unicode",
                                                     query_timeout=7, connect_timeout=3))
     assert "pqopt={application_name=ceds.generate connect_timeout=3 options='-c statement_timeout=7000'};" in text
 
 
 def test_postgresql_driver_sends_each_statement_in_one_round_trip():
-    text = database.build_connection_string(resolve(server="db", port=5432, driver="PostgreSQL Unicode"))
+    text = connection_string.build_connection_string(resolve(server="db", port=5432, driver="PostgreSQL Unicode"))
     assert text.endswith(";UseServerSidePrepare=0;Protocol=7.4-1;")
 
 
 def test_sql_server_drivers_get_no_postgresql_options():
     for driver in ("ODBC Driver 18 for SQL Server", "FreeTDS", "Other"):
-        text = database.build_connection_string(resolve(server="db", driver=driver))
+        text = connection_string.build_connection_string(resolve(server="db", driver=driver))
         assert "pqopt" not in text and "UseServerSidePrepare" not in text
 
 
@@ -87,12 +89,12 @@ def test_sql_server_drivers_get_no_postgresql_options():
     ("quote'\"é", "quote'\"é"),
 ])
 def test_values_are_brace_escaped_when_needed(value, quoted):
-    assert database.escape_value(value) == quoted
+    assert connection_string.escape_value(value) == quoted
 
 
 def test_password_round_trips_through_the_connection_string_parser():
     options = resolve(server="db", driver="Other", username="u", password=SECRET)
-    parsed = database.parse_connection_string(database.build_connection_string(options))
+    parsed = connection_string.parse_connection_string(connection_string.build_connection_string(options))
     assert parsed["pwd"] == SECRET
 
 
@@ -103,15 +105,16 @@ def test_password_round_trips_through_the_connection_string_parser():
     ("SERVER=a;DATABASE=b", "names no DRIVER or DSN"),
 ])
 def test_bad_connection_strings_are_named(text, problem):
-    with pytest.raises(database.ConnectionOptionsError) as raised:
+    with pytest.raises(connection_string.ConnectionOptionsError) as raised:
         resolve(connection_string=text)
     assert problem in str(raised.value)
 
 
-def test_connection_string_with_discrete_options_is_refused():
-    with pytest.raises(database.ConnectionOptionsError) as raised:
-        resolve(connection_string="DRIVER={x};SERVER=a", server="b", password="p")
-    assert "cannot be combined with server, password" in str(raised.value)
+def test_connection_string_with_separate_options_is_refused_by_the_argument_spec():
+    with pytest.raises(OptionsRefused) as raised:
+        resolve(connection_string="DRIVER={x};SERVER=a", server="b", password="pw-secret")
+    assert str(raised.value) == ("parameters are mutually exclusive: connection_string|server, "
+                                 "connection_string|password")
 
 
 def test_environment_fallbacks_fill_unset_options():
@@ -132,7 +135,7 @@ def test_environment_connection_string_is_used_when_no_option_is_given():
                        "GENERATE_DB_SERVER": "ignored"})
     assert options["connection_string"].startswith("DRIVER={x}")
     assert options["database"] == "d"
-    assert "secret" in database.secrets_of(options)
+    assert "secret" in connection_string.secrets_of(options)
 
 
 def test_environment_connection_string_is_ignored_when_discrete_options_are_given():
@@ -141,12 +144,12 @@ def test_environment_connection_string_is_ignored_when_discrete_options_are_give
 
 
 def test_bad_environment_port_is_named():
-    with pytest.raises(database.ConnectionOptionsError, match="GENERATE_DB_PORT is not a number"):
+    with pytest.raises(connection_string.ConnectionOptionsError, match="GENERATE_DB_PORT is not a number"):
         resolve({"GENERATE_DB_SERVER": "s", "GENERATE_DB_PORT": "fourteen"})
 
 
 def test_no_server_is_named():
-    with pytest.raises(database.ConnectionOptionsError, match="no database server given"):
+    with pytest.raises(connection_string.ConnectionOptionsError, match="no database server given"):
         resolve()
 
 
@@ -170,8 +173,8 @@ def test_no_server_is_named():
 ])
 def test_out_of_range_options_are_refused_with_the_option_named(given, problem):
     given.setdefault("server", "sql01")
-    with pytest.raises(database.ConnectionOptionsError) as raised:
-        migration_table.check_options(params(**given))
+    with pytest.raises(connection_string.ConnectionOptionsError) as raised:
+        migration_options.check_options(validated(**given), {})
     assert problem in str(raised.value)
     assert "\n" not in str(raised.value)
 
@@ -205,12 +208,12 @@ class FakeOdbcError(Exception):
 ])
 def test_driver_errors_become_one_clear_line(args, action, expected):
     options = resolve(server="sql01", username="u", password="pw", driver="Nope")
-    message = database.describe_error(FakeOdbcError(*args), action, options)
+    message = connection.describe_error(FakeOdbcError(*args), action, options)
     assert message.startswith(expected), message
     assert "\n" not in message
 
 
 def test_scrub_removes_password_and_its_escaped_form():
-    text = database.scrub("failed: PWD={p;x}}y} and p;x}y\nnext line", ["p;x}y"])
+    text = connection_string.scrub("failed: PWD={p;x}}y} and p;x}y\nnext line", ["p;x}y"])
     assert "p;x}y" not in text and "\n" not in text
     assert text == "failed: PWD=******** and ******** next line"

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan as mp
+from ansible_collections.ceds.generate.plugins.module_utils import migration_report
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
 IDS = {"initial": 1, "pending": 2, "processing": 3, "error": 4, "success": 5}
@@ -157,7 +158,7 @@ def test_other_jobs_are_not_migration_jobs():
 def test_reports_blocked_follows_the_report_pages_rule(metadata, report, reason):
     plan = decide([("ods", "success", HOUR), ("report", report, HOUR)], None, reset=False)
     assert plan.reports_blocked_reason(metadata) == reason
-    facts = mp.facts(plan, [], "13.3", metadata, NOW)
+    facts = migration_report.facts(plan, [], "13.3", metadata, NOW)
     assert facts["reports_blocked"] is (reason is not None)
     assert facts["reports_blocked_reason"] == reason
 

@@ -10,7 +10,7 @@ import pytest
 
 from ansible.module_utils.six.moves.urllib.error import URLError
 
-from ansible_collections.ceds.generate.plugins.module_utils import app_probe, database
+from ansible_collections.ceds.generate.plugins.module_utils import app_probe, connection
 
 PLUGINS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "plugins")
 DOUBLED_PUNCTUATION = re.compile(r"(?<!\.)[.,;:]\s*[.,;:](?!\.)")
@@ -61,7 +61,7 @@ def test_no_message_has_doubled_punctuation(where, text):
     "[Microsoft][ODBC Driver 18 for SQL Server]TCP Provider: Error code 0x2746. (10054)",
 ])
 def test_a_certificate_failure_says_what_to_do_about_the_certificate(driver_text):
-    message = database.describe_error(DriverError("08001", driver_text), "connect", OPTIONS)
+    message = connection.describe_error(DriverError("08001", driver_text), "connect", OPTIONS)
     if "certificate" in driver_text:
         assert message.startswith("cannot connect to sql01/generate: the server's certificate is not trusted (")
         assert message.endswith("install the CA that signed it on the controller or in the execution environment, "
@@ -73,7 +73,7 @@ def test_a_certificate_failure_says_what_to_do_about_the_certificate(driver_text
 
 
 def test_a_driver_sentence_ending_in_a_period_is_not_doubled():
-    message = database.describe_error(DriverError("42000", "The SELECT permission was denied on the object 'Job'."),
+    message = connection.describe_error(DriverError("42000", "The SELECT permission was denied on the object 'Job'."),
                                       "reading Hangfire's state", OPTIONS)
     assert "'Job'. Grant the login" in message and ".." not in message
 

@@ -7,6 +7,7 @@ import datetime
 import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan as mp
+from ansible_collections.ceds.generate.plugins.module_utils import migration_report as report
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
 STANDARD = {"initial": 1, "pending": 2, "processing": 3, "error": 4, "success": 5}
@@ -30,7 +31,7 @@ def make_plan(*rows, stuck_after=30000, reset=True, ids=None):
 
 
 def reset_codes(plan):
-    return [(change["type_code"], change["from"]) for change in plan.reset_steps()]
+    return [(change["type_code"], change["from"]) for change in report.reset_steps(plan)]
 
 
 # Every combination of two steps' statuses, with fresh dates (60 s old).
@@ -80,7 +81,7 @@ def test_troubleshooting_page_case_resets_error_and_later_pending_steps():
     assert plan.state == "failed"
     assert plan.failed_steps == ["ods"]
     assert reset_codes(plan) == [("ods", "error"), ("rds", "pending"), ("report", "pending")]
-    assert plan.message(applied=True) == (
+    assert report.message(plan, applied=True) == (
         "reset 3 steps: ods error -> success, rds pending -> success, report pending -> success")
 
 
@@ -124,7 +125,7 @@ def test_status_check_plans_no_reset_but_reports_failure():
     plan = make_plan(("ods", "error", 100), reset=False)
     assert plan.resets == []
     assert plan.reset_needed
-    assert plan.message(applied=False) == "failed steps: ods"
+    assert report.message(plan, applied=False) == "failed steps: ods"
 
 
 def test_unknown_status_id_is_left_untouched_and_warned():
@@ -154,18 +155,18 @@ def test_future_trigger_date_counts_as_fresh_and_warns():
 def test_unknown_type_is_named_by_its_id():
     step = mp.Step(1, 42, 4, type_code=None)
     plan = mp.plan([step], STANDARD, NOW, 30000, True)
-    assert plan.reset_steps() == [{"id": 1, "type_code": "type-42", "from": "error", "to": "success"}]
+    assert report.reset_steps(plan) == [{"id": 1, "type_code": "type-42", "from": "error", "to": "success"}]
 
 
 def test_diff_lists_every_step_before_and_after():
     plan = make_plan(("ods", "success", 10), ("rds", "error", 10), ("report", "initial", None))
-    assert plan.status_by_type() == {"ods": "success", "rds": "error", "report": "initial"}
-    assert plan.status_by_type(after=True) == {"ods": "success", "rds": "success", "report": "initial"}
+    assert report.status_by_type(plan) == {"ods": "success", "rds": "error", "report": "initial"}
+    assert report.status_by_type(plan, after=True) == {"ods": "success", "rds": "success", "report": "initial"}
 
 
 def test_check_mode_message_says_would():
     plan = make_plan(("rds", "error", 10))
-    assert plan.message(applied=False, check_mode=True) == "would reset 1 step: rds error -> success"
+    assert report.message(plan, applied=False, check_mode=True) == "would reset 1 step: rds error -> success"
 
 
 def test_empty_table_is_ok():
@@ -213,7 +214,7 @@ def test_facts_after_a_reset_describe_the_new_state():
     steps = steps_of(("ods", "error", 100), ("rds", "pending", 100))
     plan = mp.plan(steps, STANDARD, NOW, 30000, True)
     after = mp.after_reset(plan, NOW)
-    facts = mp.facts(after, [], "13.1", "OK", NOW)
+    facts = report.facts(after, [], "13.1", "OK", NOW)
     assert facts["state"] == "ok"
     assert [step["status_code"] for step in facts["steps"]] == ["success", "success"]
     assert facts["checked_at"] == "2026-11-26T12:00:00.000Z"

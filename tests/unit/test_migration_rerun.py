@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_rerun as mr
+from ansible_collections.ceds.generate.plugins.module_utils.connection_string import ConnectionOptionsError
 
 
 @pytest.mark.parametrize("given, expected", [
@@ -43,6 +44,6 @@ def test_the_progress_clock_reads_like_a_stopwatch():
 def test_options_that_cannot_work_are_refused_in_one_line(changes, problem):
     params = dict(poll=30, timeout=None, http_timeout=30, types=["ods"])
     params.update(changes)
-    with pytest.raises(mr.migration_table.ConnectionOptionsError) as refused:
+    with pytest.raises(ConnectionOptionsError) as refused:
         mr.check_options(params)
     assert problem in "%s" % refused.value

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from ansible_collections.ceds.generate.plugins.module_utils import migration_table
+from ansible_collections.ceds.generate.plugins.module_utils import data_migrations_run, migration_tables
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
 TRIGGER = NOW - datetime.timedelta(hours=1)
@@ -129,8 +129,8 @@ OPTIONS = {"schema": "App", "database": "generate", "server": "sql01", "state": 
 
 
 def run(database, check_mode=False, **options):
-    table = migration_table.MigrationTable(database, dict(OPTIONS, **options))
-    return migration_table.run(table, table.options, check_mode, clock=lambda: NOW)
+    table = migration_tables.MigrationTable(database, dict(OPTIONS, **options))
+    return data_migrations_run.run(table, table.options, check_mode, clock=lambda: NOW)
 
 
 def kinds(database):
@@ -259,7 +259,7 @@ def test_a_run_that_started_and_ended_meanwhile_is_not_overwritten():
 def test_second_conflict_fails_with_nothing_written():
     database = FakeDatabase([4, 4, 5], events=[(0, generate_runs_and_fails_again),
                                                (2, generate_runs_and_fails_again)])
-    with pytest.raises(migration_table.RunFailed, match="changed twice while being reset"):
+    with pytest.raises(migration_tables.RunFailed, match="changed twice while being reset"):
         run(database)
     assert "COMMIT" not in kinds(database)
     assert kinds(database).count("ROLLBACK") >= 2

@@ -7,20 +7,21 @@ import os
 
 import pytest
 
-from ansible_collections.ceds.generate.plugins.module_utils import database
+from ansible_collections.ceds.generate.plugins.module_utils import connection_options, connection_string
+from task_options import resolved
 
-PASSWORD_ENV = dict(database.DISCRETE_OPTIONS)["password"]
-FILE_ENV = database.PASSWORD_FILE_ENV
+PASSWORD_ENV = connection_options.PASSWORD_ENV
+FILE_ENV = connection_options.PASSWORD_FILE_ENV
 SECRET = "Fi;le {pw}} = x"
 CONNECTION_STRING = "DRIVER={PostgreSQL Unicode};SERVER=db;DATABASE=generate;UID=u;PWD=%s;" % (
-    database.escape_value(SECRET))
+    connection_string.escape_value(SECRET))
 
 # One secret that may come from a file: its variable, the file's variable, the option it fills, a value of it,
 # and options of the other kind, given which the file is never read.
 Kind = collections.namedtuple("Kind", "env file_env option value other")
 KINDS = {
     "password": Kind(PASSWORD_ENV, FILE_ENV, "password", SECRET, {"connection_string": CONNECTION_STRING}),
-    "connection string": Kind(database.CONNECTION_STRING_ENV, database.CONNECTION_STRING_FILE_ENV,
+    "connection string": Kind(connection_options.CONNECTION_STRING_ENV, connection_options.CONNECTION_STRING_FILE_ENV,
                               "connection_string", CONNECTION_STRING, {"server": "sql01"}),
 }
 # GENERATE_DB_SERVER is set throughout: the connection string's variables win over it, as over every discrete one.
@@ -33,10 +34,7 @@ def kind(request):
 
 
 def resolve(environ, **given):
-    params = dict((name, None) for name in database.connection_argument_spec())
-    params.update(connect_timeout=15, query_timeout=60, schema="App")
-    params.update(given)
-    return database.resolve_connection(params, environ)
+    return resolved(environ, **given)
 
 
 def secret_file(tmp_path, content, name="secret"):
@@ -47,7 +45,7 @@ def secret_file(tmp_path, content, name="secret"):
 
 def refusal(environ, **given):
     """The message of the ConnectionOptionsError that resolving gives; it must be one line."""
-    with pytest.raises(database.ConnectionOptionsError) as caught:
+    with pytest.raises(connection_string.ConnectionOptionsError) as caught:
         resolve(environ, **given)
     message = str(caught.value)
     assert "\n" not in message and "Traceback" not in message
@@ -59,7 +57,7 @@ def test_the_file_gives_the_value_without_one_trailing_newline(tmp_path, kind, e
     options = resolve(dict(BASE, **{kind.file_env: secret_file(tmp_path, kind.value + ending)}))
 
     assert options[kind.option] == kind.value
-    assert SECRET in database.secrets_of(options)
+    assert SECRET in connection_string.secrets_of(options)
 
 
 def test_only_one_trailing_newline_is_removed(tmp_path, kind):
@@ -74,7 +72,7 @@ def test_the_password_is_kept_exactly(tmp_path, password):
     options = resolve(dict(BASE, **{FILE_ENV: secret_file(tmp_path, password + "\n")}))
 
     assert options["password"] == password
-    assert database.parse_connection_string(database.build_connection_string(options))["pwd"] == password
+    assert connection_string.parse_connection_string(connection_string.build_connection_string(options))["pwd"] == password
 
 
 def test_the_option_wins_over_the_file_and_over_both_variables(tmp_path, kind):
@@ -134,14 +132,14 @@ def test_the_password_file_is_not_read_when_a_connection_string_variable_is_set(
     missing = str(tmp_path / "missing")
     path = secret_file(tmp_path, CONNECTION_STRING)
 
-    assert resolve({FILE_ENV: missing, database.CONNECTION_STRING_ENV: CONNECTION_STRING})["connection_string"] == (
+    assert resolve({FILE_ENV: missing, connection_options.CONNECTION_STRING_ENV: CONNECTION_STRING})["connection_string"] == (
         CONNECTION_STRING)
-    assert resolve({FILE_ENV: missing, database.CONNECTION_STRING_FILE_ENV: path})["connection_string"] == (
+    assert resolve({FILE_ENV: missing, connection_options.CONNECTION_STRING_FILE_ENV: path})["connection_string"] == (
         CONNECTION_STRING)
 
 
 def test_the_connection_string_file_wins_over_the_separate_variables_as_its_variable_does(tmp_path):
-    options = resolve(dict(BASE, **{PASSWORD_ENV: "separate", database.CONNECTION_STRING_FILE_ENV:
+    options = resolve(dict(BASE, **{PASSWORD_ENV: "separate", connection_options.CONNECTION_STRING_FILE_ENV:
                                     secret_file(tmp_path, CONNECTION_STRING)}))
 
     assert options["connection_string"] == CONNECTION_STRING
@@ -151,6 +149,6 @@ def test_the_connection_string_file_wins_over_the_separate_variables_as_its_vari
 def test_the_value_from_the_file_is_a_secret_kept_out_of_messages(tmp_path, kind):
     options = resolve(dict(BASE, **{kind.file_env: secret_file(tmp_path, kind.value)}))
 
-    assert SECRET in database.secrets_of(options)
-    assert SECRET not in database.scrub("login failed for PWD=%s" % database.escape_value(SECRET),
-                                        database.secrets_of(options))
+    assert SECRET in connection_string.secrets_of(options)
+    assert SECRET not in connection_string.scrub("login failed for PWD=%s" % connection_string.escape_value(SECRET),
+                                        connection_string.secrets_of(options))

@@ -1,11 +1,10 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the ceds.generate collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reading and resetting App.DataMigrations over an open connection, and the run that ties it together.
+"""Generate's tables read and written over one open connection: the steps, the evidence, the reset.
 
-Reading the rows, deciding what to do (migration_plan), doing it and
-describing it are separate steps; this file holds the reading, the doing and
-the order in which they happen.
+Reading the rows and doing the reset live here; deciding (migration_plan) and
+describing (migration_report) do not touch the database.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -15,91 +14,27 @@ __metaclass__ = type
 import datetime
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan, statements
-from ansible_collections.ceds.generate.plugins.module_utils.database import (
-    ConnectionOptionsError,
-    DatabaseError,
+from ansible_collections.ceds.generate.plugins.module_utils.connection import (
     AccessDenied,
     MissingTable,
     TableRefused,
-    connect,
-    connection_argument_spec,
     pyodbc,
-    resolve_connection,
-    scrub,
-    secrets_of,
     translate,
 )
 
-MODULE_NAME = "ceds.generate.data_migrations"
+# The name the audit lines give as the one who reset a step.
+RESET_BY = "ceds.generate.data_migrations"
 FETCH_SIZE = 500
+
+
 MAX_STEPS = 1000
-MAX_STUCK_AFTER = 30 * 24 * 3600
-MAX_HISTORY_LINES = 100
-MAX_AUDIT_NOTE = 500
+
+
 MAX_EVIDENCE_ROWS = 5000
-MIN_SERVER_TIMEOUT = 30
-MAX_SERVER_TIMEOUT = 24 * 3600
-HANGFIRE_CHOICES = ("auto", "required", "ignore")
 
 
 class RunFailed(Exception):
     """The run stops here; the text is the one-line message for the user."""
-
-
-def argument_spec():
-    """The options of ceds.generate.data_migrations, for the module and its action plugin alike."""
-    spec = connection_argument_spec()
-    spec.update(
-        state=dict(type="str", default="status", choices=["status", "reset"]),
-        stuck_after=dict(type="int"),
-        hangfire=dict(type="str", default="auto", choices=list(HANGFIRE_CHOICES)),
-        hangfire_schema=dict(type="str", default="HangFire"),
-        server_timeout=dict(type="int", default=migration_plan.HANGFIRE_SERVER_TIMEOUT),
-        history_lines=dict(type="int", default=5),
-        audit=dict(type="bool", default=True),
-        audit_note=dict(type="str"),
-        unlock_reports=dict(type="bool", default=False),
-    )
-    return spec
-
-
-def check_options(params, environ=None):
-    """Validate the module's options and resolve the connection; return the effective options.
-
-    ``environ`` is the environment the fallbacks read (the process's by default).
-    Raises ConnectionOptionsError with a one-line message naming the option and the fix.
-    """
-    if not statements.is_valid_schema(params.get("schema")):
-        raise ConnectionOptionsError(
-            "schema %r is not a plain identifier: use letters, digits and underscores only "
-            "(Generate's schema is App)" % (params.get("schema"),))
-    if not statements.is_valid_schema(params.get("hangfire_schema")):
-        raise ConnectionOptionsError(
-            "hangfire_schema %r is not a plain identifier: use letters, digits and underscores only "
-            "(Hangfire's schema is HangFire)" % (params.get("hangfire_schema"),))
-    stuck_after = params.get("stuck_after")
-    if stuck_after is not None and not 0 <= stuck_after <= MAX_STUCK_AFTER:
-        raise ConnectionOptionsError(
-            "stuck_after must be between 0 (no stuck detection) and %d seconds, got %d: "
-            "Generate's own limit is %d (%d before 13.2)" % (
-                MAX_STUCK_AFTER, stuck_after, migration_plan.STUCK_AFTER_FROM_13_2,
-                migration_plan.STUCK_AFTER_BEFORE_13_2))
-    timeout = params.get("server_timeout")
-    if timeout is not None and not MIN_SERVER_TIMEOUT <= timeout <= MAX_SERVER_TIMEOUT:
-        raise ConnectionOptionsError(
-            "server_timeout must be between %d and %d seconds, got %d: Hangfire's own is %d" % (
-                MIN_SERVER_TIMEOUT, MAX_SERVER_TIMEOUT, timeout, migration_plan.HANGFIRE_SERVER_TIMEOUT))
-    lines = params.get("history_lines")
-    if lines is not None and not 0 <= lines <= MAX_HISTORY_LINES:
-        raise ConnectionOptionsError(
-            "history_lines must be between 0 and %d, got %d" % (MAX_HISTORY_LINES, lines))
-    note = params.get("audit_note")
-    if note is not None and len(note) > MAX_AUDIT_NOTE:
-        raise ConnectionOptionsError(
-            "audit_note must be text of at most %d characters, got %d: shorten it" % (MAX_AUDIT_NOTE, len(note)))
-    if note is not None and "\x00" in note:
-        raise ConnectionOptionsError("audit_note holds a NUL character, which no database stores: remove it")
-    return resolve_connection(params, environ)
 
 
 def utc_now():
@@ -388,10 +323,10 @@ class MigrationTable:
 
     def _write_audit(self, plan, audit_note, now, unlock=()):
         lines = [(view.step.type_id, "%s migration status reset from %s to %s by %s" % (
-            view.step.label.upper(), view.status_code, migration_plan.TARGET, MODULE_NAME)) for view in plan.resets]
+            view.step.label.upper(), view.status_code, migration_plan.TARGET, RESET_BY)) for view in plan.resets]
         if unlock:
             report = migration_plan.report_view(plan)
-            message = "REPORT selection unlocked (%s) by %s" % (", ".join(unlock), MODULE_NAME)
+            message = "REPORT selection unlocked (%s) by %s" % (", ".join(unlock), RESET_BY)
             lines.append((report.step.type_id, message))
         rows = []
         for type_id, message in lines:
@@ -422,94 +357,3 @@ def decide(snapshot, evidence, params, now):
     return migration_plan.plan(snapshot.steps, snapshot.status_ids, now, stuck_after, params["state"] == "reset",
                                evidence.hangfire, params["server_timeout"])
 
-
-def run(table, params, check_mode, clock=utc_now):
-    """Check the migrations and, for state=reset, reset failed steps; return the module result."""
-    now = clock()
-    snapshot, evidence = observe(table, params)
-    plan = decide(snapshot, evidence, params, now)
-    applied = False
-    if plan.resets and not check_mode:
-        conflict = table.apply(plan, params, now, reports_to_unlock(plan, evidence, params))
-        if conflict is not None:
-            # Generate acted between our read and our write: look again, once.
-            now = clock()
-            snapshot, evidence = observe(table, params)
-            plan = decide(snapshot, evidence, params, now)
-            if plan.resets:
-                conflict = table.apply(plan, params, now, reports_to_unlock(plan, evidence, params))
-                if conflict is not None:
-                    raise RunFailed("migration steps changed twice while being reset (%s): Generate is running "
-                                    "migrations; nothing was written, run again later" % conflict)
-        applied = conflict is None and bool(plan.resets)
-    if not applied:
-        table.rollback()
-    return result_of(plan, applied, check_mode, snapshot, evidence, now, params)
-
-
-def reports_to_unlock(plan, evidence, params):
-    """With unlock_reports, the locked reports when the plan resets the report step (Generate's error path)."""
-    report = migration_plan.report_view(plan)
-    if not params.get("unlock_reports") or report is None or report not in plan.resets:
-        return []
-    return list(evidence.locked_reports or [])
-
-
-def result_of(plan, applied, check_mode, snapshot, evidence, now, params):
-    """What the user sees of a plan: changed, msg, reset_steps, before, diff, warnings and the facts."""
-    history_lines = params["history_lines"]
-    reported = migration_plan.after_reset(plan, now) if applied else plan
-    unlocked = reports_to_unlock(plan, evidence, params)
-    locked = evidence.locked_reports
-    if applied and unlocked:
-        locked = []
-    warnings = list(evidence.warnings) + list(plan.warnings)
-    if plan.deferred:
-        warnings.append(plan.deferral_warning())
-    last_errors = migration_plan.failed_history(plan, evidence.history, history_lines)
-    return {
-        "changed": bool(plan.resets),
-        "msg": plan.message(applied=applied, check_mode=check_mode),
-        "reset_steps": plan.reset_steps(),
-        "unlocked_reports": unlocked,
-        "before": {"state": plan.state, "failed_steps": plan.failed_steps, "stuck_steps": plan.stuck_steps},
-        "deferred": plan.deferred,
-        "warnings": warnings,
-        "diff": {"before": plan.status_by_type(), "after": plan.status_by_type(after=True)},
-        "ansible_facts": {
-            "generate_migrations": migration_plan.facts(
-                reported, last_errors, snapshot.database_version, snapshot.metadata_status, now,
-                locked, evidence.hangfire_unavailable),
-        },
-    }
-
-
-def execute(params, check_mode, environ=None):
-    """Do the whole job from validated options; return (result, secrets).
-
-    The result is the module's result, with ``failed`` and a one-line ``msg``
-    when the run failed; secrets are the texts (password, connection string)
-    that the caller must also keep out of anything it prints.
-    """
-    try:
-        options = check_options(params, environ)
-    except ConnectionOptionsError as exc:
-        return {"failed": True, "msg": "%s" % exc, "executed_queries": []}, set()
-    secrets = set(secrets_of(options))
-    table = MigrationTable(None, options)
-    failure = None
-    try:
-        table.connection = connect(options)
-        result = run(table, options, check_mode)
-    except (DatabaseError, RunFailed) as exc:
-        failure = scrub(exc, secrets)
-    except pyodbc.Error as exc:
-        failure = "%s" % translate(exc, "reading the migration steps", options)
-    finally:
-        # Whatever ends the run, even an error nobody foresaw: roll back, close, leave no session behind.
-        table.close()
-    if failure is not None:
-        return {"failed": True, "msg": failure, "executed_queries": table.executed_queries}, secrets
-    result["executed_queries"] = table.executed_queries
-    result["warnings"] = [scrub(warning, secrets) for warning in result["warnings"]]
-    return result, secrets
