@@ -52,9 +52,8 @@ options:
       - Not used with O(connection_string), which names its own C(DRIVER).
       - The connection string is written for the driver. Microsoft ODBC Driver 17/18 get C(SERVER=host,port),
         C(Encrypt) and C(TrustServerCertificate). FreeTDS gets C(SERVER), C(PORT), C(TDS_Version=7.4) and
-        C(Encryption). PostgreSQL drivers (used by the test suite) get the generic keywords plus the application
-        name and a C(statement_timeout) of O(query_timeout). Any other driver gets the generic
-        C(DRIVER;SERVER;PORT;DATABASE;UID;PWD) keywords.
+        C(Encryption). Any other driver gets the generic C(DRIVER;SERVER;PORT;DATABASE;UID;PWD) keywords, and
+        O(connect_params) for the rest.
     type: str
     default: ODBC Driver 18 for SQL Server
   encrypt:
@@ -87,10 +86,21 @@ options:
         E(GENERATE_DB_CONNECTION_STRING_FILE) names, without one trailing newline (as an AWX file injector writes
         it), when none of the separate connection options is given.
       - Setting both variables is an error, and so is a file that cannot be read or is empty.
-      - Mutually exclusive with O(server), O(port), O(username), O(password), O(encrypt) and
-        O(trust_server_certificate); O(database) and O(driver) are not used with it.
+      - Mutually exclusive with O(server), O(port), O(username), O(password), O(encrypt),
+        O(trust_server_certificate) and O(connect_params); O(database) and O(driver) are not used with it.
       - Never shown in any output, since it may hold a password.
     type: str
+  connect_params:
+    description:
+      - Further keywords for the ODBC connection string built from the separate options, for what they do not
+        cover, for example C(MultiSubnetFailover=yes) for an availability group listener, C(ApplicationIntent) or
+        C(HostNameInCertificate).
+      - Each value is quoted as O(password) is; V(true) and V(false) become C(yes) and C(no).
+      - A keyword that an option sets (C(DRIVER), C(SERVER), C(PORT), C(DATABASE), C(UID), C(PWD), C(Encrypt),
+        C(TrustServerCertificate), C(APP) and the like) is refused.
+      - Not used with O(connection_string), which holds its keywords itself.
+    type: dict
+    default: {}
   schema:
     description:
       - Schema of Generate's application tables.

@@ -173,8 +173,8 @@ def connect(options):
     try:
         connection.timeout = options.get("query_timeout") or 60
     except pyodbc.Error:
-        # psqlODBC and some others refuse the query-timeout attribute; for
-        # PostgreSQL the connection string sets statement_timeout instead.
+        # Some drivers (psqlODBC among them) refuse the query-timeout attribute;
+        # their own keyword for it can be given in connect_params.
         pass
     return connection
 

@@ -19,6 +19,7 @@ from ansible.module_utils.basic import AnsibleFallbackNotFound
 from ansible_collections.ceds.generate.plugins.module_utils import statements
 from ansible_collections.ceds.generate.plugins.module_utils.connection_string import (
     ConnectionOptionsError,
+    build_connection_string,
     parse_connection_string,
 )
 
@@ -39,7 +40,7 @@ PASSWORD_FILE_ENV = "GENERATE_DB_PASSWORD_FILE"
 # The other fallback of the connection string: the path of a file that holds it, as for the password.
 CONNECTION_STRING_FILE_ENV = "GENERATE_DB_CONNECTION_STRING_FILE"
 # The options that describe one server piece by piece, which connection_string replaces as a whole.
-SEPARATE_OPTIONS = ("server", "port", "username", "password", "encrypt", "trust_server_certificate")
+SEPARATE_OPTIONS = ("server", "port", "username", "password", "encrypt", "trust_server_certificate", "connect_params")
 
 
 def environment_fallback(*names):
@@ -74,6 +75,7 @@ def connection_argument_spec():
         connect_timeout=dict(type="int", default=DEFAULT_CONNECT_TIMEOUT),
         query_timeout=dict(type="int", default=DEFAULT_QUERY_TIMEOUT),
         connection_string=dict(type="str", no_log=True),
+        connect_params=dict(type="dict", default={}),
         schema=dict(type="str", default=statements.GENERATE_SCHEMA),
     )
 
@@ -190,4 +192,7 @@ def check_connection_values(options):
         value = options.get(name)
         if value is not None and (not value.strip() or re.search(r"[\x00-\x1f]", value)):
             raise ConnectionOptionsError("%s is empty or holds control characters: give a plain name" % name)
+    if not options.get("connection_string"):
+        # Built once here so that a keyword connect_params may not give is refused before connecting.
+        build_connection_string(options)
 

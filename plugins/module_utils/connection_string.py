@@ -17,6 +17,10 @@ APPLICATION_NAME = "ceds.generate"
 
 
 DEFAULT_PORT = 1433
+# A keyword of connect_params: a plain name, as every driver's keywords are.
+CONNECT_PARAM_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_ ]{0,63}")
+# Keywords that carry a password, which only password (or connection_string) may give.
+SECRET_KEYS = ("pwd", "password")
 
 
 class ConnectionOptionsError(Exception):
@@ -24,14 +28,12 @@ class ConnectionOptionsError(Exception):
 
 
 def driver_kind(driver):
-    """Which connection-string dialect a driver speaks: microsoft, freetds, postgresql or generic."""
+    """Which connection-string dialect a driver speaks: microsoft, freetds or generic."""
     name = (driver or "").lower()
     if re.search(r"odbc driver \d+ for sql server", name):
         return "microsoft"
     if "freetds" in name or "tds" == name:
         return "freetds"
-    if "postgres" in name or "psqlodbc" in name:
-        return "postgresql"
     return "generic"
 
 
@@ -78,21 +80,16 @@ def build_connection_string(options):
         pairs.append(("TDS_Version", "7.4"))
         pairs.append(("Encryption", "require" if encrypt else "off"))
         pairs.append(("APP", APPLICATION_NAME))
-    elif kind == "postgresql":
-        # psqlODBC takes libpq options here: the application name shows in
-        # pg_stat_activity, and statement_timeout stands in for the ODBC query
-        # timeout attribute, which psqlODBC does not support.
-        pairs.append((
-            "pqopt",
-            "{application_name=%s connect_timeout=%d options='-c statement_timeout=%d'}"
-            % (APPLICATION_NAME, options.get("connect_timeout") or 15, (options.get("query_timeout") or 60) * 1000),
-        ))
-        # By default psqlODBC wraps each statement in a savepoint and prepares
-        # it on the server: three round trips per statement instead of one.
-        # The module never continues a transaction after an error, so a
-        # failed statement may as well roll the whole transaction back (-1).
-        pairs.append(("UseServerSidePrepare", "0"))
-        pairs.append(("Protocol", "7.4-1"))
+    taken = set(key.lower() for key, _value in pairs)
+    for key, value in sorted((options.get("connect_params") or {}).items()):
+        if not CONNECT_PARAM_KEY.fullmatch(key) or key.lower() in taken or key.lower() in SECRET_KEYS:
+            raise ConnectionOptionsError(
+                "connect_params key %r is not one the module leaves to you: give another keyword of the driver, such "
+                "as MultiSubnetFailover; DRIVER, SERVER, PORT, DATABASE, UID, PWD and %s are set by their options"
+                % (key, ", ".join(sorted(taken - set(("driver", "server", "port", "database", "uid", "pwd"))))))
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        pairs.append((key, escape_value(value)))
     return ";".join("%s=%s" % pair for pair in pairs) + ";"
 
 

@@ -373,7 +373,8 @@ def test_example_inventory_uses_the_documented_variables():
     assert data["generate"]["children"] == ["dev", "test", "prod"]
     documented = {"generate_db_server", "generate_db_port", "generate_db_name", "generate_db_username",
                   "generate_db_password", "generate_db_driver", "generate_db_encrypt",
-                  "generate_db_trust_server_certificate", "generate_db_connection_string", "generate_db_schema",
+                  "generate_db_trust_server_certificate", "generate_db_connect_params", "generate_db_connection_string",
+                  "generate_db_schema",
                   "generate_web_url", "generate_background_url", "generate_stuck_after", "generate_reports_dir",
                   "generate_serial", "generate_stop_before_prod", "generate_audit_note"}
     for host, variables in data["_meta"]["hostvars"].items():

@@ -61,21 +61,30 @@ def test_generic_driver_gets_generic_keywords_only():
     assert text == "DRIVER={Other};SERVER=db;PORT=5000;DATABASE=generate;UID=u;PWD=p;"
 
 
-def test_postgresql_driver_sets_application_name_and_statement_timeout():
-    text = connection_string.build_connection_string(resolve(server="db", port=5432, driver="PostgreSQL Unicode",
-                                                    query_timeout=7, connect_timeout=3))
-    assert "pqopt={application_name=ceds.generate connect_timeout=3 options='-c statement_timeout=7000'};" in text
+def test_connect_params_add_the_driver_s_own_keywords_quoted():
+    text = connection_string.build_connection_string(resolve(
+        server="db", port=5432, driver="PostgreSQL Unicode",
+        connect_params={"pqopt": "application_name=x options='-c statement_timeout=7000'", "UseServerSidePrepare": 0}))
+    assert text == ("DRIVER={PostgreSQL Unicode};SERVER=db;PORT=5432;DATABASE=generate;"
+                    "UseServerSidePrepare=0;pqopt={application_name=x options='-c statement_timeout=7000'};")
 
 
-def test_postgresql_driver_sends_each_statement_in_one_round_trip():
-    text = connection_string.build_connection_string(resolve(server="db", port=5432, driver="PostgreSQL Unicode"))
-    assert text.endswith(";UseServerSidePrepare=0;Protocol=7.4-1;")
+def test_connect_params_turn_booleans_into_yes_and_no():
+    text = connection_string.build_connection_string(resolve(server="ag-listener", connect_params={
+        "MultiSubnetFailover": True, "ApplicationIntent": "ReadOnly"}))
+    assert text.endswith(";APP=ceds.generate;ApplicationIntent=ReadOnly;MultiSubnetFailover=yes;")
 
 
-def test_sql_server_drivers_get_no_postgresql_options():
-    for driver in ("ODBC Driver 18 for SQL Server", "FreeTDS", "Other"):
-        text = connection_string.build_connection_string(resolve(server="db", driver=driver))
-        assert "pqopt" not in text and "UseServerSidePrepare" not in text
+@pytest.mark.parametrize("key", ["SERVER", "pwd", "Encrypt", "APP", "bad;key", "x=y"])
+def test_connect_params_refuse_keywords_that_options_set(key):
+    with pytest.raises(connection_string.ConnectionOptionsError) as refused:
+        resolve(server="db", connect_params={key: "other"})
+    assert "connect_params key %r is not one the module leaves to you" % key in str(refused.value)
+
+
+def test_connect_params_and_a_connection_string_are_refused_together():
+    with pytest.raises(OptionsRefused, match="connection_string|connect_params"):
+        resolve(connection_string="DRIVER={x};SERVER=a", connect_params={"MultiSubnetFailover": True})
 
 
 @pytest.mark.parametrize("value, quoted", [
