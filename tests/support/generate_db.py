@@ -69,6 +69,8 @@ class GenerateDatabase:
         if self.hangfire_schema != "HangFire":
             args["hangfire_schema"] = self.hangfire_schema
         args.update(extra)
+        if self.kind == "postgresql" and self.options and "connection_string" not in extra:
+            args.setdefault("connect_params", psqlodbc_params(args.get("query_timeout"), args.get("connect_timeout")))
         return args
 
     def connect(self):
@@ -233,6 +235,22 @@ def sqlite_database(path):
                                 hangfire_schema="main")
     database.create_tables()
     return database
+
+
+def psqlodbc_params(query_timeout=None, connect_timeout=None):
+    """The keywords that make psqlODBC behave as Microsoft's driver does for the module (its connect_params).
+
+    The application name marks the module's sessions in pg_stat_activity (as APP does
+    on SQL Server); statement_timeout stands in for the ODBC query timeout, which
+    psqlODBC refuses; and without server-side prepares and per-statement savepoints
+    a statement is one round trip, as on SQL Server.
+    """
+    return {
+        "pqopt": "application_name=ceds.generate connect_timeout=%d options='-c statement_timeout=%d'" % (
+            connect_timeout or 15, (query_timeout or 60) * 1000),
+        "UseServerSidePrepare": "0",
+        "Protocol": "7.4-1",
+    }
 
 
 def postgres_database(cluster, name, user=None, password=None):
