@@ -30,19 +30,11 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import ansible_run  # noqa: E402
 import generate_db  # noqa: E402
 from fleet import PLAYBOOKS, Fleet  # noqa: E402
+from scenarios import FAILED, FAILED_HISTORY, HEALTHY, SERVER, STUCK  # noqa: E402
 
-HEALTHY = [("ods", "success", 90000), ("rds", "success", 88000), ("report", "success", 86000)]
-# The troubleshooting page's case: the first step failed, the steps queued behind it never ran.
-FAILED = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
-FAILED_HISTORY = [
-    ("ods", 7200, "ODS Migration Started"),
-    ("ods", 7000, "Error in App.Migrate_Data: Transaction was deadlocked and has been chosen as the deadlock victim"),
-    ("ods", 6990, "ODS Migration Complete - either due to error or cancellation"),
-]
-# A report run whose background process died 11 hours ago: its Hangfire job is still Processing on a
-# server that stopped beating, and no background app runs now, so the job is orphaned.
-STUCK = [("ods", "success", 50000), ("rds", "success", 45000), ("report", "processing", 40000)]
-DEAD_SERVER = "generate-background:4312:1f0e9a2c"
+# demo-stuck: a report run whose background process died 11 hours ago; its Hangfire job is still
+# Processing on a server that stopped beating, and no background app runs now, so the job is orphaned.
+DEAD_SERVER = SERVER
 
 
 def build(folder):

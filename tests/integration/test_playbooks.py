@@ -15,14 +15,11 @@ import yaml
 import ansible_run
 import generate_db
 from fleet import PLAYBOOKS, ROOT, Fleet
+from scenarios import FAILED, HEALTHY, RUNNING, STUCK
 
-HEALTHY = [("ods", "success", 90000), ("rds", "success", 88000), ("report", "success", 86000)]
-TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
 TROUBLESHOOTING_HISTORY = [("ods", 7000, "Error in App.Migrate_Data: deadlock victim")]
-STUCK = [("ods", "success", 50000), ("rds", "success", 45000), ("report", "processing", 40000)]
 # A step whose Hangfire job runs holds a reset back (the tests seed the job).
 RUNNING_BEHIND_ERROR = [("ods", "error", 9000), ("rds", "processing", 300), ("report", "pending", 300)]
-RUNNING = [("ods", "success", 9000), ("rds", "processing", 300), ("report", "success", 9000)]
 ALL_SUCCESS = {"ods": "success", "rds": "success", "report": "success"}
 # The only requests a probe may send: GETs of read-only pages.
 READ_ONLY_PROBES = {
@@ -95,10 +92,10 @@ class ResetScenario:
     def __init__(self, fleet, pg_database):
         self.fleet = fleet
         folder = fleet.folder
-        fleet.add("dev-pg", "dev", pg_database(TROUBLESHOOTING, TROUBLESHOOTING_HISTORY))
+        fleet.add("dev-pg", "dev", pg_database(FAILED, TROUBLESHOOTING_HISTORY))
         fleet.add("dev-healthy", "dev", sqlite(folder, "dev-healthy", HEALTHY))
         fleet.add("test-stuck", "test", sqlite(folder, "test-stuck", STUCK))
-        fleet.add("prod-failed", "prod", sqlite(folder, "prod-failed", TROUBLESHOOTING), background=False)
+        fleet.add("prod-failed", "prod", sqlite(folder, "prod-failed", FAILED), background=False)
         # The encryption options reach the module through module_defaults; psqlODBC ignores them.
         fleet["dev-pg"].variables.update(generate_db_encrypt=False, generate_db_trust_server_certificate=True)
         self.before = self.snapshots()
@@ -225,19 +222,19 @@ class TroubledScenario:
     def __init__(self, fleet, pg_database):
         self.fleet = fleet
         folder = fleet.folder
-        fleet.add("web-error", "dev", sqlite(folder, "web-error", TROUBLESHOOTING)).standin.set_web("error")
-        fleet.add("web-down", "dev", sqlite(folder, "web-down", TROUBLESHOOTING)).standin.set_web("down")
-        fleet.add("background-down", "test", sqlite(folder, "background-down", TROUBLESHOOTING)
+        fleet.add("web-error", "dev", sqlite(folder, "web-error", FAILED)).standin.set_web("error")
+        fleet.add("web-down", "dev", sqlite(folder, "web-down", FAILED)).standin.set_web("down")
+        fleet.add("background-down", "test", sqlite(folder, "background-down", FAILED)
                   ).standin.set_background("down")
-        shared = pg_database(TROUBLESHOOTING)
+        shared = pg_database(FAILED)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             closed_port = probe.getsockname()[1]
         fleet.add("db-unreachable", "test", shared).variables["generate_db_port"] = closed_port
         fleet.add("db-wrong-password", "test", shared).variables["generate_db_password"] = self.WRONG_PASSWORD
         fleet.add("deferred", "prod", sqlite(folder, "deferred", RUNNING_BEHIND_ERROR, running=["rds"]))
-        fleet.add("web-stale", "prod", sqlite(folder, "web-stale", TROUBLESHOOTING)).standin.set_web("stale")
-        fleet.add("recovers", "prod", sqlite(folder, "recovers", TROUBLESHOOTING))
+        fleet.add("web-stale", "prod", sqlite(folder, "web-stale", FAILED)).standin.set_web("stale")
+        fleet.add("recovers", "prod", sqlite(folder, "recovers", FAILED))
         self.before = dict((env.name, env.database.snapshot()) for env in fleet.environments)
         self.run = fleet.run("reset_migrations.yml", "-vvv")
         self.document, self.markdown = summary(fleet)
@@ -313,8 +310,8 @@ def test_password_never_appears_in_output_or_reports(troubled):
 
 
 def test_stop_before_prod_holds_prod_back_after_an_earlier_failure(fleet):
-    fleet.add("dev-down", "dev", sqlite(fleet.folder, "dev-down", TROUBLESHOOTING)).standin.set_web("down")
-    prod = fleet.add("prod-failed", "prod", sqlite(fleet.folder, "prod-failed", TROUBLESHOOTING))
+    fleet.add("dev-down", "dev", sqlite(fleet.folder, "dev-down", FAILED)).standin.set_web("down")
+    prod = fleet.add("prod-failed", "prod", sqlite(fleet.folder, "prod-failed", FAILED))
     before = prod.database.snapshot()
     run = fleet.run("reset_migrations.yml", "-e", "generate_stop_before_prod=true")
     assert run.rc == 2
@@ -327,8 +324,8 @@ def test_stop_before_prod_holds_prod_back_after_an_earlier_failure(fleet):
 
 
 def test_limit_resets_and_reports_only_the_limited_environments(fleet):
-    dev = fleet.add("dev-failed", "dev", sqlite(fleet.folder, "dev-failed", TROUBLESHOOTING))
-    test = fleet.add("test-failed", "test", sqlite(fleet.folder, "test-failed", TROUBLESHOOTING))
+    dev = fleet.add("dev-failed", "dev", sqlite(fleet.folder, "dev-failed", FAILED))
+    test = fleet.add("test-failed", "test", sqlite(fleet.folder, "test-failed", FAILED))
     before = test.database.snapshot()
     run = fleet.run("reset_migrations.yml", "--limit", "dev")
     assert run.rc == 0, run.output
@@ -349,7 +346,7 @@ def test_status_exits_zero_when_every_environment_is_ok_or_running(fleet, pg_dat
 
 
 def test_status_exits_non_zero_for_failed_or_stuck_environments_and_writes_nothing(fleet):
-    for name, steps in (("healthy", HEALTHY), ("failed", TROUBLESHOOTING), ("stuck", STUCK)):
+    for name, steps in (("healthy", HEALTHY), ("failed", FAILED), ("stuck", STUCK)):
         fleet.add(name, "test", sqlite(fleet.folder, name, steps, TROUBLESHOOTING_HISTORY if name == "failed" else ()))
     before = dict((env.name, env.database.snapshot()) for env in fleet.environments)
     run = fleet.run("migration_status.yml")
@@ -423,7 +420,7 @@ def test_demo_runs_the_dry_run_and_the_reset_and_removes_what_it_made(tmp_path):
 
 
 def test_report_pages_still_blocked_after_the_run_fail_the_environment_with_their_reason(fleet):
-    database = sqlite(fleet.folder, "metadata-failed", TROUBLESHOOTING)
+    database = sqlite(fleet.folder, "metadata-failed", FAILED)
     database.execute("UPDATE %s SET \"GenerateConfigurationValue\" = 'FAILED' WHERE \"GenerateConfigurationKey\" = "
                      "'metaStatus'" % database.table("GenerateConfigurations"))
     fleet.add("metadata-failed", "test", database)
@@ -445,7 +442,7 @@ def test_local_hosts_need_no_interpreter_even_with_a_broken_python3_first_in_pat
     fleet.interpreter = False
     del fleet.group_variables["generate_reports_dir"]
     fleet.add("dev-healthy", "dev", sqlite(fleet.folder, "dev-healthy", HEALTHY))
-    fleet.add("test-failed", "test", sqlite(fleet.folder, "test-failed", TROUBLESHOOTING))
+    fleet.add("test-failed", "test", sqlite(fleet.folder, "test-failed", FAILED))
     fleet.add("prod-healthy", "prod", sqlite(fleet.folder, "prod-healthy", HEALTHY))
     run = fleet.run("reset_migrations.yml", env={"PATH": os.pathsep.join(
         [str(broken), ansible_run.BIN, os.environ.get("PATH", "")])})
@@ -468,7 +465,7 @@ def test_a_host_connection_string_works_beside_group_connection_variables(fleet)
 
 
 def test_an_empty_connection_variable_fails_the_environment_early_naming_it(fleet):
-    environment = fleet.add("empty-password", "dev", sqlite(fleet.folder, "empty-password", TROUBLESHOOTING))
+    environment = fleet.add("empty-password", "dev", sqlite(fleet.folder, "empty-password", FAILED))
     environment.variables["generate_db_password"] = "{{ lookup('ansible.builtin.env', 'NO_SUCH_PASSWORD_VARIABLE') }}"
     before = environment.database.snapshot()
     run = fleet.run("reset_migrations.yml")

@@ -15,10 +15,9 @@ import pytest
 
 import generate_db
 from fleet import Fleet
+from scenarios import FAILED, HEALTHY_RECENT
 
 HOUR = 3600
-TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
-HEALTHY = [("ods", "success", 9000), ("rds", "success", 8000), ("report", "success", 7000)]
 RERUN = ("-e", "generate_rerun=true", "-e", "generate_rerun_poll=1")
 
 
@@ -48,7 +47,7 @@ def fleet(tmp_path):
 
 
 def test_rerun_resets_then_runs_each_type_in_generates_order_and_the_report_pages_open(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", TROUBLESHOOTING))
+    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", FAILED))
     run = fleet.run("reset_migrations.yml", *RERUN)
     assert run.rc == 0, run.output[-4000:]
     assert triggers(failed) == ["/api/DataMigration/MigrateData/ods", "/api/DataMigration/MigrateData/rds",
@@ -69,7 +68,7 @@ def test_rerun_resets_then_runs_each_type_in_generates_order_and_the_report_page
 
 
 def test_rerun_that_ends_in_error_fails_the_environment_with_its_history_and_stops_there(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", TROUBLESHOOTING))
+    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", FAILED))
     failed.standin.migrations.outcomes["rds"] = "error"
     run = fleet.run("reset_migrations.yml", *RERUN)
     assert run.rc == 2
@@ -84,7 +83,7 @@ def test_rerun_that_ends_in_error_fails_the_environment_with_its_history_and_sto
 
 
 def test_rerun_timeout_leaves_the_run_running_and_cancels_nothing(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", TROUBLESHOOTING))
+    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", FAILED))
     failed.standin.migrations.outcomes["ods"] = "hang"
     run = fleet.run("reset_migrations.yml", *RERUN, "-e", "generate_rerun_timeout=3")
     assert run.rc == 2
@@ -96,7 +95,7 @@ def test_rerun_timeout_leaves_the_run_running_and_cancels_nothing(fleet):
 
 
 def test_check_mode_triggers_nothing_and_says_what_it_would(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", TROUBLESHOOTING))
+    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", FAILED))
     before = failed.database.snapshot()
     run = fleet.run("reset_migrations.yml", "--check", *RERUN)
     assert run.rc == 0, run.output[-3000:]
@@ -110,7 +109,7 @@ def test_check_mode_triggers_nothing_and_says_what_it_would(fleet):
 
 
 def test_a_trigger_whose_answer_times_out_is_not_sent_again_when_the_run_started(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", [("ods", "error", 7200)] + HEALTHY[1:]))
+    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", [("ods", "error", 7200)] + HEALTHY_RECENT[1:]))
     failed.standin.migrations.answer_delay = 4
     run = fleet.run("reset_migrations.yml", *RERUN, "-e", "generate_rerun_http_timeout=1")
     assert run.rc == 0, run.output[-3000:]
@@ -136,7 +135,7 @@ def test_a_hung_run_is_deferred_without_cancel_hung_and_cancelled_then_rerun_wit
 
 def test_a_fleet_where_one_rerun_fails_fails_only_that_environment(fleet):
     names = ("first", "second", "third")
-    environments = [fleet.add(name, "test", sqlite(fleet.folder, name, TROUBLESHOOTING)) for name in names]
+    environments = [fleet.add(name, "test", sqlite(fleet.folder, name, FAILED)) for name in names]
     environments[1].standin.migrations.outcomes["report"] = "error"
     run = fleet.run("reset_migrations.yml", *RERUN)
     assert run.rc == 2
@@ -148,7 +147,7 @@ def test_a_fleet_where_one_rerun_fails_fails_only_that_environment(fleet):
 
 
 def test_migration_run_never_triggers_while_a_migration_job_runs(any_db, run_tasks, tmp_path):
-    any_db.seed(HEALTHY)
+    any_db.seed(HEALTHY_RECENT)
     with Fleet(str(tmp_path)) as own:
         environment = own.add("busy", "dev", any_db)
         any_db.add_job(type_code="rds", state="Processing", age=60, server_id=environment.standin.heartbeat.server_id)

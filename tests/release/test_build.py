@@ -20,6 +20,7 @@ import yaml
 import ansible_run
 import generate_db
 from release_run import ROOT, collection_files, run, tool
+from scenarios import FAILED
 
 # Files of a development checkout that must never reach the tarball, each planted before the build.
 DEVELOPMENT_FILES = [
@@ -40,7 +41,6 @@ DEVELOPMENT_FILES = [
     "dev",
 ]
 INSTALLED = os.path.join("ansible_collections", "ceds", "generate")
-TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
 
 
 def galaxy():
@@ -121,7 +121,7 @@ def test_installed_collection_is_listed_with_its_version(installed):
 
 def test_module_runs_from_the_installed_collection(installed, tmp_path):
     database = generate_db.sqlite_database(str(tmp_path / "generate.db"))
-    database.seed(TROUBLESHOOTING)
+    database.seed(FAILED)
     # The first task runs in Ansible's worker (a local connection), the second, async, as a module process.
     result = ansible_run.run_tasks([("reset", database.module_args(state="reset")),
                                     ("status", database.module_args(), {"async": 60, "poll": 1})],
@@ -136,7 +136,7 @@ def test_module_runs_from_the_installed_collection(installed, tmp_path):
 
 def test_playbook_with_the_action_group_runs_from_the_installed_collection(installed, tmp_path):
     database = generate_db.sqlite_database(str(tmp_path / "generate.db"))
-    database.seed(TROUBLESHOOTING)
+    database.seed(FAILED)
     playbook = tmp_path / "reset.yml"
     playbook.write_text(yaml.safe_dump([{
         "name": "Reset failed Generate migrations",
