@@ -45,6 +45,10 @@ class Environment:
                 "generate_db_password": options["password"],
                 "generate_db_driver": options["driver"],
             })
+            # The driver keywords the test support passes for this kind of database (psqlODBC's), as a user would.
+            connect_params = self.database.module_args().get("connect_params")
+            if connect_params:
+                variables["generate_db_connect_params"] = connect_params
         else:
             variables["generate_db_connection_string"] = self.database.connection_string
         if self.database.schema != "App":
@@ -85,17 +89,19 @@ class Fleet:
     def __getitem__(self, name):
         return next(environment for environment in self.environments if environment.name == name)
 
-    def write_inventory(self):
-        """Write the inventory (YAML) and return its path."""
+    def write_inventory(self, environments=None, path=None):
+        """Write the inventory (YAML) of ``environments`` (default: all) to ``path`` (default: inventory.yml in
+        the fleet's folder) and return its path. A part of the fleet keeps the groups and their variables, as AWX
+        hands a job slice to ansible-playbook."""
         tiers = {}
-        for environment in self.environments:
+        for environment in self.environments if environments is None else environments:
             tiers.setdefault(environment.tier, {"hosts": {}})["hosts"][environment.name] = (
                 environment.inventory_variables())
         group = dict(self.group_variables, ansible_connection="local")
         if self.interpreter:
             group["ansible_python_interpreter"] = sys.executable
         inventory = {"generate": {"vars": group, "children": tiers}}
-        path = os.path.join(self.folder, "inventory.yml")
+        path = path or os.path.join(self.folder, "inventory.yml")
         with open(path, "w", encoding="utf-8") as handle:
             yaml.safe_dump(inventory, handle, sort_keys=False)
         return path
@@ -106,10 +112,16 @@ class Fleet:
         return ansible_run.run_playbook(os.path.join(PLAYBOOKS, playbook), self.write_inventory(), args, **kwargs)
 
     def stop(self):
-        """Stop every stand-in app."""
+        """Stop every stand-in app, the others too when one fails to stop (the first failure is raised after)."""
+        failure = None
         for environment in self.environments:
             if environment.standin is not None:
-                environment.standin.stop()
+                try:
+                    environment.standin.stop()
+                except Exception as exc:  # pylint: disable=broad-except - raised once the others are stopped
+                    failure = failure or exc
+        if failure is not None:
+            raise failure
 
     def __enter__(self):
         return self

@@ -22,10 +22,14 @@ import argparse
 import datetime
 import json
 import os
+import selectors
+import socket
 import threading
 import time
+import traceback
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import pyodbc
@@ -44,14 +48,81 @@ HANGFIRE_PAGE = """<!DOCTYPE html>
 """
 # Hangfire's servers beat every 30 s (ServerHeartbeatInterval).
 HEARTBEAT_SECONDS = 30.0
+# Every stand-in app of this process is answered by one pool of this many request threads, so a fleet of a
+# thousand environments (two thousand ports) runs a fixed number of threads, not two or three per environment.
+REQUEST_THREADS = 32
+# A request whose client sends nothing for this long is dropped, so that it cannot hold a request thread.
+REQUEST_SECONDS = 30
+# Idle database connections kept between requests, for all the stand-ins of this process together (the least
+# recently used closed first): enough for the environments a playbook's forks probe at once, never one per
+# environment of a large fleet.
+IDLE_CONNECTIONS = 64
+# The most database connections the stand-ins of this process hold at once: one per busy request thread, the
+# idle ones and the heartbeats' writer. A cluster serving a fleet needs this many beside the module's own.
+MAX_CONNECTIONS = REQUEST_THREADS + IDLE_CONNECTIONS + 1
+
+
+class _Beats:
+    """One thread that beats every running Heartbeat of this process, each every ``interval`` seconds.
+
+    It runs while at least one heartbeat does; one beat at a time, so a fleet's
+    heartbeats hold at most one database connection between them.
+    """
+
+    def __init__(self):
+        self._changed = threading.Condition()
+        self._due = {}
+        self._thread = None
+
+    def add(self, heartbeat):
+        """Beat ``heartbeat`` from now on, its first beat one interval from now."""
+        with self._changed:
+            self._due[heartbeat] = time.monotonic() + heartbeat.interval
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="standin-heartbeats", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def remove(self, heartbeat):
+        """Beat ``heartbeat`` no more; the last one removed ends the thread, waited for."""
+        with self._changed:
+            self._due.pop(heartbeat, None)
+            thread = None
+            if not self._due:
+                # A heartbeat added from now on starts a thread of its own; this one ends at its next look.
+                thread, self._thread = self._thread, None
+            self._changed.notify()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def _run(self):
+        this = threading.current_thread()
+        with self._changed:
+            while self._thread is this:
+                heartbeat, when = min(self._due.items(), key=lambda item: item[1])
+                wait = when - time.monotonic()
+                if wait > 0:
+                    self._changed.wait(wait)
+                    continue
+                self._due[heartbeat] = time.monotonic() + heartbeat.interval
+                # The beat writes to the database: let add() and remove() go on meanwhile.
+                self._changed.release()
+                try:
+                    heartbeat.beat_while_running()
+                finally:
+                    self._changed.acquire()
+
+
+BEATS = _Beats()
 
 
 class Heartbeat:
     """The background app's Hangfire server: a Server row that beats while the app is up.
 
     Each beat opens a connection, writes and closes it, so a fleet of stand-ins
-    holds no database connection between beats. A graceful stop removes the
-    row, as Hangfire does; ``crash()`` leaves it to go stale.
+    holds no database connection between beats; the beats of every stand-in
+    of the process come from one thread (``BEATS``). A graceful stop removes
+    the row, as Hangfire does; ``crash()`` leaves it to go stale.
     """
 
     def __init__(self, connection_string, hangfire_schema, interval=HEARTBEAT_SECONDS):
@@ -59,8 +130,9 @@ class Heartbeat:
         self.tables = HangfireTables(lambda name: '"%s"."%s"' % (hangfire_schema, name))
         self.server_id = "generate-background:%d:%s" % (os.getpid(), uuid.uuid4().hex[:8])
         self.interval = interval
-        self._stop = threading.Event()
-        self._thread = None
+        # Held while beating, so that no beat lands after crash() or stop() returned.
+        self._beating = threading.Lock()
+        self._running = False
 
     def _write(self, action):
         connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
@@ -73,34 +145,34 @@ class Heartbeat:
         """One heartbeat now."""
         self._write(lambda cursor: self.tables.beat(cursor, self.server_id))
 
+    def beat_while_running(self):
+        """One heartbeat now, unless stopped meanwhile; a failed beat waits for the next, as Hangfire's does."""
+        with self._beating:
+            if self._running:
+                try:
+                    self.beat()
+                except pyodbc.Error:
+                    pass
+
     def start(self):
         """Beat now, then every ``interval`` seconds until stopped."""
-        if self._thread is not None:
-            return
-        self.beat()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="standin-heartbeat", daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.wait(self.interval):
-            try:
-                self.beat()
-            except pyodbc.Error:
-                pass
+        with self._beating:
+            if self._running:
+                return
+            self.beat()
+            self._running = True
+        BEATS.add(self)
 
     def crash(self):
         """Stop beating and leave the row behind, as a process that died does."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        with self._beating:
+            running, self._running = self._running, False
+        BEATS.remove(self)
+        return running
 
     def stop(self):
         """Stop beating and remove the row, as a graceful shutdown does."""
-        running = self._thread is not None
-        self.crash()
-        if running:
+        if self.crash():
             try:
                 self._write(lambda cursor: self.tables.remove_server(cursor, self.server_id))
             except pyodbc.Error:
@@ -118,26 +190,65 @@ def json_date(value):
     return "%s" % value
 
 
+class IdleConnections:
+    """Database connections kept between two requests, shared by every stand-in of the process.
+
+    As ADO.NET pools them for the real web app, a request takes an idle
+    connection to its database (or opens one) and gives it back after; at
+    most ``limit`` are kept idle in all, the least recently used closed
+    first, so a fleet's stand-ins never hold a connection per environment.
+    """
+
+    def __init__(self, limit):
+        self.limit = limit
+        self._idle = []
+        self._lock = threading.Lock()
+
+    def take(self, connection_string):
+        """The most recently used idle connection to ``connection_string``, or None."""
+        with self._lock:
+            for index in range(len(self._idle) - 1, -1, -1):
+                if self._idle[index][0] == connection_string:
+                    return self._idle.pop(index)[1]
+        return None
+
+    def give(self, connection_string, connection):
+        """Keep ``connection`` for the next request, closing the least recently used beyond the limit."""
+        with self._lock:
+            self._idle.append((connection_string, connection))
+            surplus, self._idle = self._idle[:-self.limit], self._idle[-self.limit:]
+        for _string, old in surplus:
+            old.close()
+
+    def close(self, connection_string):
+        """Close the idle connections to ``connection_string``, so that its database can be dropped."""
+        with self._lock:
+            closing = [connection for string, connection in self._idle if string == connection_string]
+            self._idle = [entry for entry in self._idle if entry[0] != connection_string]
+        for connection in closing:
+            connection.close()
+
+
+IDLE = IdleConnections(IDLE_CONNECTIONS)
+
+
 class GenerateReader:
     """Reads what the web app shows from a Generate database.
 
-    Connections are pooled, as ADO.NET pools them for the real web app: each
-    statement runs in autocommit on an idle connection (or a new one), so it
-    sees every committed change, and a connection that failed is dropped.
+    Each statement runs in autocommit on a connection from the shared
+    ``IDLE`` connections (or a new one), so it sees every committed change;
+    a connection that failed is dropped.
     """
 
     def __init__(self, connection_string, schema):
         self.connection_string = connection_string
         self.schema = schema
-        self._idle = []
-        self._lock = threading.Lock()
 
     def _table(self, name):
         return '"%s"."%s"' % (self.schema, name)
 
     def _rows(self, sql, *params):
-        with self._lock:
-            connection = self._idle.pop() if self._idle else None
+        connection = IDLE.take(self.connection_string)
         if connection is None:
             connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
         try:
@@ -149,16 +260,12 @@ class GenerateReader:
         except pyodbc.Error:
             connection.close()
             raise
-        with self._lock:
-            self._idle.append(connection)
+        IDLE.give(self.connection_string, connection)
         return rows
 
     def close(self):
-        """Close the idle connections, so that the database can be dropped."""
-        with self._lock:
-            idle, self._idle = self._idle, []
-        for connection in idle:
-            connection.close()
+        """Close the idle connections to this database, so that it can be dropped."""
+        IDLE.close(self.connection_string)
 
     def configuration(self, category, key):
         """One value of GenerateConfigurations, or None."""
@@ -358,6 +465,86 @@ class MigrationRunner:
             thread.join(5)
 
 
+class _Request(BaseHTTPRequestHandler):
+    """One HTTP request to a stand-in app (``server``), answered by the app."""
+
+    timeout = REQUEST_SECONDS
+
+    def do_GET(self):  # pylint: disable=invalid-name - the name http.server looks up
+        """Let the app answer."""
+        self.server.answer(self)
+
+    do_PUT = do_POST = do_DELETE = do_HEAD = do_GET
+
+    def log_message(self, *_args):  # pylint: disable=arguments-differ - a stand-in logs nothing
+        pass
+
+
+class _Listener:
+    """Accepts the connections of every listening stand-in app of the process from one thread.
+
+    Each connection is answered by a request thread of one bounded pool
+    (``REQUEST_THREADS``), so the threads do not grow with the number of
+    apps. The thread and the pool run while at least one app listens; the
+    last app to stop waits for both to end.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._selector = None
+        self._wake = None
+        self._thread = None
+        self._pool = None
+
+    def add(self, listening, app):
+        """Accept connections on the socket ``listening`` for ``app`` from now on."""
+        with self._lock:
+            if self._thread is None:
+                self._selector = selectors.DefaultSelector()
+                # A socket pair to wake the thread from select() when the last app stops.
+                self._wake = socket.socketpair()
+                self._selector.register(self._wake[0], selectors.EVENT_READ, None)
+                self._pool = ThreadPoolExecutor(REQUEST_THREADS, thread_name_prefix="standin-request")
+                self._thread = threading.Thread(target=self._serve, args=(self._selector, self._wake, self._pool),
+                                                name="standin-listener", daemon=True)
+                self._thread.start()
+            self._selector.register(listening, selectors.EVENT_READ, app)
+
+    def remove(self, listening):
+        """Stop accepting on ``listening`` and close it; after the last app, end the thread and the pool."""
+        with self._lock:
+            self._selector.unregister(listening)
+            listening.close()
+            if len(self._selector.get_map()) > 1:
+                return
+            thread, wake, pool = self._thread, self._wake, self._pool
+            self._selector = self._wake = self._thread = self._pool = None
+        wake[1].send(b"stop")
+        thread.join()
+        pool.shutdown(wait=True)
+
+    @staticmethod
+    def _serve(selector, wake, pool):
+        try:
+            while True:
+                for key, _events in selector.select():
+                    if key.data is None:
+                        return
+                    try:
+                        connection, _address = key.fileobj.accept()
+                    except OSError:
+                        # Stopped between select() and accept(), or the client gave up: nothing to answer.
+                        continue
+                    pool.submit(key.data.handle, connection)
+        finally:
+            selector.close()
+            wake[0].close()
+            wake[1].close()
+
+
+LISTENER = _Listener()
+
+
 class StandinApp:
     """One stand-in app (web or background) on its own port of 127.0.0.1."""
 
@@ -371,8 +558,7 @@ class StandinApp:
         self.requests = []
         # Answers the background app's MigrateData URLs: a function of the path -> (HTTP status, body).
         self.control = None
-        self._server = None
-        self._thread = None
+        self._listening = None
 
     @property
     def url(self):
@@ -380,42 +566,54 @@ class StandinApp:
         return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
     def start(self):
-        """Listen and serve in a background thread; return self."""
-        app = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                app.answer(self)
-
-            do_PUT = do_POST = do_DELETE = do_HEAD = do_GET
-
-            def log_message(self, *_args):
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        if self.tls is not None:
-            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="standin-%s" % self.kind,
-                                        daemon=True)
-        self._thread.start()
+        """Listen on the app's port (a free one the first time), answered by the shared listener; return self."""
+        listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            # As http.server does: the port can be taken again at once after a stop (mode "down", then "up").
+            listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listening.bind(("127.0.0.1", self.port))
+            # A playbook's forks connect at once: a short backlog would drop their connections.
+            listening.listen(socket.SOMAXCONN)
+            listening.setblocking(False)
+        except OSError:
+            listening.close()
+            raise
+        self.port = listening.getsockname()[1]
+        self._listening = listening
+        LISTENER.add(listening, self)
         return self
 
     def stop(self):
         """Stop serving and close the port."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
+        if self._listening is not None:
+            listening, self._listening = self._listening, None
+            LISTENER.remove(listening)
+
+    def handle(self, connection):
+        """Answer the requests of one accepted connection, then close it."""
+        try:
+            connection.settimeout(REQUEST_SECONDS)
+            if self.tls is not None:
+                connection = self.tls.wrap_socket(connection, server_side=True)
+            _Request(connection, None, self)
+        except OSError:
+            # The client went away, or refused the certificate: nothing more to answer.
+            pass
+        except Exception:  # pylint: disable=broad-except - as socketserver does: say what failed, keep serving
+            traceback.print_exc()
+        finally:
+            try:
+                connection.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            connection.close()
 
     def set_mode(self, mode):
         """Switch to ``up``, ``error`` or ``down`` (web app: also ``stale``), keeping the port."""
         self.mode = mode
         if mode == "down":
             self.stop()
-        elif self._server is None:
+        elif self._listening is None:
             self.start()
 
     def answer(self, request):
@@ -501,13 +699,17 @@ class StandinGenerate:
         return self
 
     def stop(self):
-        """Stop both apps and close their database connections."""
-        self.migrations.stop()
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
-        self.web.stop()
-        self.background.stop()
-        self.reader.close()
+        """Stop both apps and close their database connections, each step even when an earlier one failed."""
+        try:
+            self.migrations.stop()
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+        finally:
+            try:
+                self.web.stop()
+                self.background.stop()
+            finally:
+                self.reader.close()
 
     def set_web(self, mode):
         """Make the web app ``up``, ``error``, ``down`` or ``stale``."""
