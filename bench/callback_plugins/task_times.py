@@ -14,12 +14,19 @@ DOCUMENTATION = """
 name: task_times
 type: aggregate
 short_description: write each task's duration per host to the file named by CEDS_TASK_TIMES
-description: Used by bench/run.py to measure the executor's cost of one task, from the worker's start to its result.
+description:
+  - Used by the benchmark (bench/) to measure the executor's cost of one task, from the worker's start to its
+    result, and to stop a run at its first failed host with that host's message.
 requirements: [CEDS_TASK_TIMES set in the environment]
 """
 
+# Enough of a failure's message to say why, in one line of the benchmark's error.
+MESSAGE_CHARACTERS = 2000
+
 
 class CallbackModule(CallbackBase):
+    """Write one JSON line per host and task: host, task, action, status, seconds (and msg when it failed)."""
+
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "aggregate"
     CALLBACK_NAME = "task_times"
@@ -33,7 +40,7 @@ class CallbackModule(CallbackBase):
     def v2_runner_on_start(self, host, task):
         self._started[(host.get_name(), task._uuid)] = time.perf_counter()
 
-    def _record(self, result, status):
+    def _record(self, result, status, **extra):
         ended = time.perf_counter()
         started = self._started.pop((result._host.get_name(), result._task._uuid), None)
         if not self._path or started is None:
@@ -45,6 +52,10 @@ class CallbackModule(CallbackBase):
             "status": status,
             "seconds": ended - started,
         }
+        if status in ("failed", "unreachable"):
+            record["msg"] = str(result._result.get("msg", ""))[:MESSAGE_CHARACTERS]
+        record.update(extra)
+        # One write per line, flushed at once: the benchmark reads the file while the run goes on.
         with open(self._path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
@@ -52,7 +63,7 @@ class CallbackModule(CallbackBase):
         self._record(result, "ok")
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._record(result, "failed")
+        self._record(result, "failed", ignored=bool(ignore_errors))
 
     def v2_runner_on_skipped(self, result):
         self._record(result, "skipped")
