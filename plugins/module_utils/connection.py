@@ -40,16 +40,18 @@ class DatabaseError(Exception):
 class TableRefused(DatabaseError):
     """A statement named a table that cannot be used; ``driver_text`` is the driver's words."""
 
-    def __init__(self, message, driver_text, sqlstate=None):
+    def __init__(self, message, driver_text, sqlstate=None, tables=()):
         super(TableRefused, self).__init__(message, sqlstate)
         self.driver_text = driver_text
+        self.tables = [table.lower() for table in tables]
 
     def names(self, table):
-        """True when the driver's message names ``table``."""
-        return re.search(r"\b%s\b" % re.escape(table), self.driver_text, re.IGNORECASE) is not None
+        """True when ``table`` is one of the tables found refused, or the driver's message names it."""
+        return table.lower() in self.tables or re.search(
+            r"\b%s\b" % re.escape(table), self.driver_text, re.IGNORECASE) is not None
 
     def first_named(self, candidates):
-        """The first of ``candidates`` that the message names, or the first candidate."""
+        """The first of ``candidates`` that the refusal names, or the first candidate."""
         for table in candidates:
             if self.names(table):
                 return table
@@ -57,10 +59,10 @@ class TableRefused(DatabaseError):
 
 
 class MissingTable(TableRefused):
-    """A statement named a table that does not exist."""
+    """A statement named a table that does not exist (``tables``: those the ODBC catalog does not list)."""
 
-    def __init__(self, message, driver_text):
-        super(MissingTable, self).__init__(message, driver_text, "42S02")
+    def __init__(self, message, driver_text, tables=()):
+        super(MissingTable, self).__init__(message, driver_text, "42S02", tables)
 
 
 class AccessDenied(TableRefused):
@@ -78,7 +80,8 @@ def _driver_text(exc):
     text = re.sub(r"\[[^\]]*\]", "", "%s" % text)
     text = re.sub(r"\(\d+\)\s*\(SQL\w+\)\s*$", "", text.strip())
     text = re.sub(r"\s*\(\d+\)\s*$", "", text.strip())
-    text = re.sub(r"Error while executing the query\s*$", "", text.strip())
+    # A driver may add a line of its own after the server's message: the server's says what happened.
+    text = text.strip().split("\n")[0]
     return sqlstate, text.strip().rstrip(";").strip()
 
 
@@ -104,10 +107,10 @@ def describe_error(exc, action, options):
                     "DRIVER= to one that 'odbcinst -q -d' lists" % _driver_in_string(options["connection_string"]))
         hint = "install it or set driver (GENERATE_DB_DRIVER) to one that 'odbcinst -q -d' lists"
         return "ODBC driver '%s' is not installed: %s" % (options.get("driver"), hint)
-    if sqlstate in ("28000", "28P01") or "password authentication failed" in lowered or "login failed" in lowered:
+    if (sqlstate or "").startswith("28") or "login failed" in lowered or "authentication failed" in lowered:
         return "login to %s failed for user '%s': check username and password" % (
             where, options.get("username") or "given in connection_string")
-    if sqlstate in ("HYT00", "HYT01", "57014") or "timeout" in lowered or "timed out" in lowered:
+    if sqlstate in ("HYT00", "HYT01") or "timeout" in lowered or "timed out" in lowered:
         limit = options.get("connect_timeout") if action == "connect" else options.get("query_timeout")
         if action == "connect":
             return ("connecting to %s timed out after %s s: check server, port and firewall, "
@@ -120,8 +123,9 @@ def describe_error(exc, action, options):
     if sqlstate == "25006" or "read-only" in lowered:
         return ("%s on %s was refused: %s. The login or the database is read-only: "
                 "use a login that may write, or state=status" % (action, where, text))
-    if action != "connect" and (sqlstate in ("57P01", "57P02", "57P03", "08S01", "08003", "08006")
-                                or "connection has been lost" in lowered or "link failure" in lowered):
+    if action != "connect" and ((sqlstate or "").startswith("08") or "link failure" in lowered
+                                or re.search(r"connection (has been |was )?(lost|closed|terminated)|terminating "
+                                             r"(the )?connection", lowered)):
         # The server rolls back whatever was not committed when a session ends;
         # only a loss during the commit itself leaves the outcome unknown.
         outcome = ("whether the reset was committed is unknown: run state=status to see, or run again"
@@ -138,11 +142,12 @@ def describe_error(exc, action, options):
 
 
 def is_missing_table(exc):
-    """True when a driver error says a table does not exist."""
-    sqlstate, text = _driver_text(exc)
-    lowered = text.lower()
-    return sqlstate in ("42S02", "42P01") or "no such table" in lowered or "invalid object name" in lowered or (
-        "does not exist" in lowered and "relation" in lowered)
+    """True when a driver error says, by ODBC's own SQLSTATE, that a table does not exist.
+
+    Drivers that say it only in words of their own are asked the ODBC catalog instead
+    (``MigrationTable.missing_tables``).
+    """
+    return _driver_text(exc)[0] == "42S02"
 
 
 def is_access_denied(exc):

@@ -82,7 +82,13 @@ class MigrationTable:
         self.executed_queries = []
         self._has_configuration = True
 
-    def _execute(self, sql, params, action):
+    def _execute(self, sql, params, action, tables=()):
+        """Send one statement; on an error, roll back and raise it translated.
+
+        tables: the (schema, table) pairs the statement names. When the driver's
+        error is not one that ODBC names (a missing table is 42S02), the ODBC
+        catalog says whether one of them is missing, whatever words the driver used.
+        """
         self.executed_queries.append(sql)
         cursor = self.connection.cursor()
         try:
@@ -90,8 +96,38 @@ class MigrationTable:
         except pyodbc.Error as exc:
             cursor.close()
             self.rollback()
-            raise translate(exc, action, self.options)
+            error = translate(exc, action, self.options)
+            missing = self.missing_tables(tables) if not isinstance(error, TableRefused) else []
+            if missing:
+                error = MissingTable("%s" % error, "%s" % error, missing)
+            raise error
         return cursor
+
+    def missing_tables(self, tables):
+        """The names of ``tables`` ((schema, table) pairs) that the ODBC catalog (SQLTables) does not list.
+
+        Empty when the catalog cannot be read: the original error then stands.
+        """
+        missing = []
+        listed = {}
+        for schema, name in tables:
+            if schema not in listed:
+                try:
+                    cursor = self.connection.cursor()
+                    listed[schema] = set(("%s" % row.table_name).lower() for row in cursor.tables(schema=schema))
+                    cursor.close()
+                except pyodbc.Error:
+                    return []
+            if name.lower() not in listed[schema]:
+                missing.append(name)
+        return missing
+
+    def _tables(self, names, hangfire=False):
+        """(schema, table) pairs of Generate's tables ``names`` and, with ``hangfire``, of Hangfire's."""
+        pairs = [(self.schema, name) for name in names]
+        if hangfire:
+            pairs.extend((self.options["hangfire_schema"], name) for name in statements.HANGFIRE_TABLES)
+        return pairs
 
     def _fetch_rows(self, cursor, limit, what=None):
         names = [column[0].lower() for column in cursor.description]
@@ -133,7 +169,8 @@ class MigrationTable:
         try:
             if self._has_configuration:
                 try:
-                    cursor = self._execute(statements.read_steps(self.schema), (), "reading migration steps")
+                    cursor = self._execute(statements.read_steps(self.schema), (), "reading migration steps",
+                                           self._tables(statements.STEP_TABLES + (statements.CONFIGURATIONS_TABLE,)))
                 except MissingTable as exc:
                     # Installs without GenerateConfigurations still have steps to report.
                     if not exc.names(statements.CONFIGURATIONS_TABLE):
@@ -141,9 +178,9 @@ class MigrationTable:
                     self._has_configuration = False
             if not self._has_configuration:
                 cursor = self._execute(statements.read_steps_without_configuration(self.schema), (),
-                                       "reading migration steps")
+                                       "reading migration steps", self._tables(statements.STEP_TABLES))
         except MissingTable as exc:
-            table = exc.first_named([statements.STEPS_TABLE, statements.STATUSES_TABLE, statements.TYPES_TABLE])
+            table = exc.first_named(list(statements.STEP_TABLES))
             raise RunFailed("%s.%s not found in database %s: is this a Generate database? "
                             "Check database and schema" % (self.schema, table, self.options["database"]))
         rows = self._fetch_rows(cursor, MAX_STEPS + 100)
@@ -250,7 +287,10 @@ class MigrationTable:
                 [since is not None for _type_id, since in window] if parts["history"] else None,
                 parts["locked_reports"], steps)
             try:
-                cursor = self._execute(sql, params, "reading Hangfire's state and the migration history")
+                names = [name for part, name in (("history", statements.HISTORY_TABLE),
+                                                 ("locked_reports", statements.REPORTS_TABLE)) if parts[part]]
+                tables = self._tables(names + ([statements.STEPS_TABLE] if steps else []), parts["hangfire"])
+                cursor = self._execute(sql, params, "reading Hangfire's state and the migration history", tables)
             except TableRefused as exc:
                 part = self._refused_part(exc, parts)
                 if part is None:
@@ -334,7 +374,8 @@ class MigrationTable:
                 message += ": %s" % audit_note
             rows.extend([type_id, now, message])
         try:
-            self._execute(statements.write_audit(self.schema, len(lines)), rows, "writing the audit history")
+            self._execute(statements.write_audit(self.schema, len(lines)), rows, "writing the audit history",
+                          self._tables([statements.HISTORY_TABLE]))
         except MissingTable:
             raise RunFailed("%s.%s not found in database %s, so the reset cannot be audited: nothing was "
                             "written; restore the table or set audit to false"

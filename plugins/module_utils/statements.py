@@ -32,6 +32,8 @@ STATUSES_TABLE = "DataMigrationStatuses"
 TYPES_TABLE = "DataMigrationTypes"
 HISTORY_TABLE = "DataMigrationHistories"
 CONFIGURATIONS_TABLE = "GenerateConfigurations"
+# The tables without which there are no steps to read.
+STEP_TABLES = (STEPS_TABLE, STATUSES_TABLE, TYPES_TABLE)
 REPORTS_TABLE = "GenerateReports"
 # Hangfire.SqlServer's tables that the module reads (never writes), in its schema (HangFire by default).
 HANGFIRE_TABLES = ("Job", "State", "Server")
