@@ -182,4 +182,3 @@ def connect(options):
         # their own keyword for it can be given in connect_params.
         pass
     return connection
-

@@ -195,4 +195,3 @@ def check_connection_values(options):
     if not options.get("connection_string"):
         # Built once here so that a keyword connect_params may not give is refused before connecting.
         build_connection_string(options)
-

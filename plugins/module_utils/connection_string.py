@@ -169,4 +169,3 @@ def scrub(message, secrets):
             text = text.replace(secret, "********")
             text = text.replace(escape_value(secret), "********")
     return " ".join(text.split())
-

@@ -103,4 +103,3 @@ def execute(params, check_mode, environ=None):
     result["executed_queries"] = table.executed_queries
     result["warnings"] = [scrub(warning, secrets) for warning in result["warnings"]]
     return result, secrets
-

@@ -83,4 +83,3 @@ def check_options(params, environ=None):
     if note is not None and "\x00" in note:
         raise ConnectionOptionsError("audit_note holds a NUL character, which no database stores: remove it")
     return resolve_connection(params, environ)
-

@@ -102,11 +102,10 @@ def check_options(params):
         raise ConnectionOptionsError(
             "poll must be between 1 and %d seconds, got %d" % (MAX_POLL, params["poll"]))
     if params.get("timeout") is not None and params["timeout"] < 1:
-        raise ConnectionOptionsError("timeout must be a positive number of seconds, got %d"
-                                                     % params["timeout"])
+        raise ConnectionOptionsError("timeout must be a positive number of seconds, got %d" % params["timeout"])
     if not 1 <= params["http_timeout"] <= 600:
         raise ConnectionOptionsError("http_timeout must be between 1 and 600 seconds, got %d"
-                                                     % params["http_timeout"])
+                                     % params["http_timeout"])
     if not params["types"] or any(not code or not code.replace("_", "").isalnum() for code in params["types"]):
         raise ConnectionOptionsError(
             "types must name migration types such as ods, rds and report, got %r" % (params["types"],))
@@ -190,7 +189,7 @@ class Recovery:
         if view is not None:
             return view
         raise migration_tables.RunFailed("DataMigrations has no step of type %s: name one of %s"
-                                        % (type_code, ", ".join(view.step.label for view in plan.views)))
+                                         % (type_code, ", ".join(view.step.label for view in plan.views)))
 
     def rerun(self, type_code):
         """Trigger Generate's re-run of one type when nothing runs, and wait for its end."""

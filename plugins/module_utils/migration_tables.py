@@ -397,4 +397,3 @@ def decide(snapshot, evidence, params, now):
         stuck_after = migration_plan.default_stuck_after(snapshot.database_version)
     return migration_plan.plan(snapshot.steps, snapshot.status_ids, now, stuck_after, params["state"] == "reset",
                                evidence.hangfire, params["server_timeout"])
-

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ceds.generate.plugins.module_utils import (
-    connection,
-    connection_options,
-    connection_string,
-    data_migrations_run,
-    migration_options,
-)
+from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_string, migration_options
 
 from task_options import OptionsRefused, resolved, validated
 

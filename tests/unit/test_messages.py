@@ -74,7 +74,7 @@ def test_a_certificate_failure_says_what_to_do_about_the_certificate(driver_text
 
 def test_a_driver_sentence_ending_in_a_period_is_not_doubled():
     message = connection.describe_error(DriverError("42000", "The SELECT permission was denied on the object 'Job'."),
-                                      "reading Hangfire's state", OPTIONS)
+                                        "reading Hangfire's state", OPTIONS)
     assert "'Job'. Grant the login" in message and ".." not in message
 
 

@@ -151,4 +151,4 @@ def test_the_value_from_the_file_is_a_secret_kept_out_of_messages(tmp_path, kind
 
     assert SECRET in connection_string.secrets_of(options)
     assert SECRET not in connection_string.scrub("login failed for PWD=%s" % connection_string.escape_value(SECRET),
-                                        connection_string.secrets_of(options))
+                                                 connection_string.secrets_of(options))
