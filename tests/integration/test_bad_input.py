@@ -21,15 +21,18 @@ import ansible_run
 import figures
 import generate_db
 import secret_scan
+from scenarios import FAILED
 
 # Pipelining spares each task the copy of the module file; the module still runs through the executor.
 FAST = {"ANSIBLE_PIPELINING": "1"}
-TROUBLESHOOTING = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
+TRIED = "bad inputs tried (wrong options and data the module must refuse)"
+FAILED_CLEANLY = "bad inputs that failed cleanly (failed, one line, no traceback, database unchanged)"
 REMOVE = object()
 NO_SUCH_DRIVER = "DRIVER={No Such ODBC Driver};SERVER=127.0.0.1;DATABASE=generate;UID=u;PWD=Cs-secret-1"
 
 
-DISCRETE = ("server", "port", "database", "username", "password", "driver")
+# The separate options (and the psqlODBC keywords the test databases add), which a connection string replaces.
+DISCRETE = ("server", "port", "database", "username", "password", "driver", "connect_params")
 
 
 def _over(**changes):
@@ -87,10 +90,10 @@ OPTION_CASES = [
     ("unknown option", _over(force=True), ["Unsupported parameters", "force"], None),
     ("misspelt option", _over(stuck_afer=60), ["Unsupported parameters", "stuck_afer"], None),
     ("connection_string with server", _over(connection_string="DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1"),
-     ["connection_string cannot be combined with", "server", "give either"], None),
+     ["parameters are mutually exclusive", "connection_string|server"], None),
     ("connection_string with password only",
      dict(_string_only("DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1"), password="Pw-secret-4"),
-     ["connection_string cannot be combined with password"], None),
+     ["parameters are mutually exclusive: connection_string|password"], None),
     ("connection_string empty", _string_only(""),
      ["connection_string is empty", "DRIVER="], None),
     ("connection_string blank", _string_only("   "),
@@ -149,13 +152,13 @@ def battery_db(postgres):
     """One Generate database that every option case targets; a reset would change it."""
     name = "battery_%s" % uuid.uuid4().hex[:8]
     database = generate_db.postgres_database(postgres, name)
-    database.seed(TROUBLESHOOTING)
+    database.seed(FAILED)
     yield database
     postgres.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
 
 
 @pytest.fixture(scope="module")
-def option_battery(battery_db, tmp_path_factory):
+def option_battery(battery_db, tmp_path_factory, request):
     """Run every option case as a task; return the records by case and the database before and after.
 
     Cases with environment variables run in their own ansible-playbook with that
@@ -169,11 +172,11 @@ def option_battery(battery_db, tmp_path_factory):
     batches = [(plain[0::2], FAST), (plain[1::2], FAST)]
     batches.extend(([(case_id, case_args(base, changes))], dict(FAST, **env))
                    for case_id, changes, _expected, env in OPTION_CASES if env)
-    records = run_batches(batches, tmp_path_factory)
+    records = run_batches(batches, tmp_path_factory, request.node.nodeid)
     return records, before, battery_db.snapshot()
 
 
-def run_batches(batches, tmp_path_factory, secrets=()):
+def run_batches(batches, tmp_path_factory, test, secrets=()):
     """Run (tasks, environment) batches, two playbooks at a time, at -vvvv; return ``{task: (run, record)}``.
 
     Every run is scanned for the secrets of its tasks and environment and for ``secrets``.
@@ -183,18 +186,37 @@ def run_batches(batches, tmp_path_factory, secrets=()):
             batch[0], verbosity=4, workdir=str(tmp_path_factory.mktemp("battery")), env=batch[1]), batches))
     records = {}
     for (tasks, env), run in zip(batches, runs):
-        secret_scan.check(run, secret_scan.secrets_of_tasks(tasks, env, secrets), "test_bad_input.py")
+        secret_scan.check(run, secret_scan.secrets_of_tasks(tasks, env, secrets), test)
         for name, record in run.by_task().items():
             records[name] = (run, record)
     return records
 
 
-def assert_no_traceback(run, record):
-    """No Python traceback in what Ansible printed nor in the result (ansible-core 2.19 puts a placeholder there)."""
+def traceback_shown(run, record):
+    """Where a Python traceback shows: in what Ansible printed, or in the result (ansible-core 2.19 puts a
+    placeholder there when there is none); an empty list when nowhere."""
     result = record["result"]
-    assert "Traceback" not in run.output
-    assert result.get("exception") in (None, "(traceback unavailable)"), result.get("exception")
-    assert "module_stderr" not in result and "module_stdout" not in result, json.dumps(result)[:2000]
+    found = []
+    if "Traceback" in run.output:
+        found.append("the output")
+    if result.get("exception") not in (None, "(traceback unavailable)"):
+        found.append("the result's exception: %s" % result.get("exception"))
+    if "module_stderr" in result or "module_stdout" in result:
+        found.append("the module's own output: %s" % json.dumps(result)[:2000])
+    return found
+
+
+def failed_cleanly(run, record, unchanged):
+    """Whether the run shows what every bad input must end in: failed, one line, no traceback, nothing written."""
+    message = record["result"].get("msg", "")
+    return (record["status"] == "failed" and isinstance(message, str) and "\n" not in message.strip()
+            and not traceback_shown(run, record) and unchanged)
+
+
+def assert_no_traceback(run, record):
+    """No Python traceback in what Ansible printed nor in the result."""
+    found = traceback_shown(run, record)
+    assert not found, "a traceback shows in %s" % "; ".join(found)
 
 
 def assert_clean_failure(run, record, expected):
@@ -210,14 +232,16 @@ def assert_clean_failure(run, record, expected):
 
 
 @pytest.mark.parametrize("case_id, changes, expected, environment", OPTION_CASES, ids=[c[0] for c in OPTION_CASES])
-def test_bad_option_fails_in_one_line_and_writes_nothing(option_battery, case_id, changes, expected, environment):
+def test_bad_option_fails_in_one_line_and_writes_nothing(option_battery, case_id, changes, expected, environment,
+                                                         request):
     records, before, after = option_battery
-    figures.record("bad inputs tried", 1, case_id)
+    # Tried: the case's task ran and returned a result.
+    figures.record(TRIED, int(case_id in records), request.node.nodeid)
     assert case_id in records, "the case did not run"
     run, record = records[case_id]
+    figures.record(FAILED_CLEANLY, int(failed_cleanly(run, record, after == before)), request.node.nodeid)
     assert_clean_failure(run, record, expected)
     assert after == before
-    figures.record("bad inputs that failed cleanly", 1, case_id)
 
 
 STATUSES_WITHOUT_SUCCESS = list(generate_db.STATUSES)[:4]
@@ -233,7 +257,7 @@ def _many_steps(database):
 
 
 def _without_history(database):
-    database.seed(TROUBLESHOOTING)
+    database.seed(FAILED)
     database.execute("DROP TABLE %s" % database.table("DataMigrationHistories"))
 
 
@@ -241,9 +265,9 @@ def _without_history(database):
 # Outcome "fail": the texts the one-line message holds; the database must be unchanged.
 # Outcome "ok": the texts a warning or the message holds, and the statuses the database must end with.
 DATA_CASES = [
-    ("status code missing", lambda db: db.seed(TROUBLESHOOTING, statuses=STATUSES_WITHOUT_SUCCESS),
+    ("status code missing", lambda db: db.seed(FAILED, statuses=STATUSES_WITHOUT_SUCCESS),
      ("fail", ["DataMigrationStatuses has no status code 'success'", "Generate needs all of"], None)),
-    ("status code twice", lambda db: db.seed(TROUBLESHOOTING, statuses=STATUSES_WITH_DUPLICATE),
+    ("status code twice", lambda db: db.seed(FAILED, statuses=STATUSES_WITH_DUPLICATE),
      ("fail", ["holds status code 'error' twice (ids 4 and 9)", "remove the duplicate"], None)),
     ("DataMigrations empty", lambda db: db.seed([]),
      ("fail", ["App.DataMigrations has no rows", "check database and schema"], None)),
@@ -252,7 +276,7 @@ DATA_CASES = [
     ("history table missing while auditing", _without_history,
      ("fail", ["App.DataMigrationHistories not found in database data_", "cannot be audited",
                "nothing was written; restore the table or set audit to false"], None)),
-    ("read-only login attempting reset", lambda db: db.seed(TROUBLESHOOTING),
+    ("read-only login attempting reset", lambda db: db.seed(FAILED),
      ("fail", ["resetting migration steps on 127.0.0.1/", "read-only", "use a login that may write"], None)),
     ("step of an unknown type", lambda db: db.seed([("ods", "error", 7200), (9, "error", 7200)]),
      ("ok", ["reset 2 steps: ods error -> success, type-9 error -> success"], {"ods": "success", None: "success"})),
@@ -281,7 +305,7 @@ def contents(database):
 
 
 @pytest.fixture(scope="module")
-def data_battery(postgres, tmp_path_factory):
+def data_battery(postgres, tmp_path_factory, request):
     """One database per data case, all cases run as tasks of one playbook; yields records, databases, snapshots."""
     suffix = uuid.uuid4().hex[:8]
     read_only_role = "read_only_%s" % suffix
@@ -300,7 +324,8 @@ def data_battery(postgres, tmp_path_factory):
         databases[case_id] = database
         before[case_id] = contents(database)
         tasks.append((case_id, args))
-    records = run_batches([(tasks[0::2], FAST), (tasks[1::2], FAST)], tmp_path_factory, [READ_ONLY_PASSWORD])
+    records = run_batches([(tasks[0::2], FAST), (tasks[1::2], FAST)], tmp_path_factory, request.node.nodeid,
+                          [READ_ONLY_PASSWORD])
     yield records, databases, before
     for database in databases.values():
         postgres.psql('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % database.name)
@@ -308,21 +333,27 @@ def data_battery(postgres, tmp_path_factory):
 
 
 @pytest.mark.parametrize("case_id, outcome", [(c[0], c[2]) for c in DATA_CASES], ids=[c[0] for c in DATA_CASES])
-def test_suspicious_data_is_refused_or_handled_as_documented(data_battery, case_id, outcome):
+def test_suspicious_data_is_refused_or_handled_as_documented(data_battery, case_id, outcome, request):
     records, databases, before = data_battery
     kind, texts, final_statuses = outcome
     database = databases[case_id]
+    test = request.node.nodeid
+    figures.record(TRIED if kind == "fail" else "suspicious data cases tried (data the module must work with)",
+                   int(case_id in records), test)
+    assert case_id in records, "the case did not run"
     run, record = records[case_id]
-    figures.record("bad inputs tried", 1, case_id)
     if kind == "fail":
+        figures.record(FAILED_CLEANLY, int(failed_cleanly(run, record, contents(database) == before[case_id])), test)
         assert_clean_failure(run, record, texts)
         assert contents(database) == before[case_id]
-        figures.record("bad inputs that failed cleanly", 1, case_id)
         return
+    said = " | ".join([record["result"].get("msg", "")] + record["result"].get("warnings", []))
+    statuses = database.statuses()
+    figures.record("suspicious data cases handled as documented (result, warning and final statuses)",
+                   int(record["status"] == "ok" and all(text in said for text in texts)
+                       and not traceback_shown(run, record) and statuses == final_statuses), test)
     assert record["status"] == "ok", json.dumps(record["result"])[:2000]
-    said = " | ".join([record["result"]["msg"]] + record["result"].get("warnings", []))
     for text in texts:
         assert text in said, said
     assert_no_traceback(run, record)
-    assert database.statuses() == final_statuses
-    figures.record("suspicious data handled as documented", 1, case_id)
+    assert statuses == final_statuses

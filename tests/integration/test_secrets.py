@@ -1,4 +1,5 @@
-"""Secrets and transport: awkward passwords authenticate for real and never show; ODBC Driver 18 takes our keywords.
+"""Secrets and transport: awkward passwords authenticate for real and never show; ODBC Driver 18 parses the
+module's connection strings and connects where they say.
 
 Every run here is at -vvvv and scanned for each password and connection
 string (see conftest.py); the scan is also what every other integration test
@@ -7,15 +8,20 @@ goes through.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import socket
+import struct
+import threading
 import uuid
 
 import pytest
 
 import figures
-from ansible_collections.ceds.generate.plugins.module_utils import database as connection
+from ansible_collections.ceds.generate.plugins.module_utils.connection_options import PASSWORD_FILE_ENV
+from ansible_collections.ceds.generate.plugins.module_utils.connection_string import escape_value
+from scenarios import FAILED
 
 # Each holds what a connection string or a shell treats specially.
 PASSWORDS = [
@@ -33,8 +39,16 @@ PASSWORDS = [
     "x;PWD=other;UID=postgres",
     "p;{a}=b' \"c é all of it",
 ]
-HEALTHY = [("ods", "success", 9000), ("rds", "error", 8000), ("report", "success", 7000)]
+SEEDED_STEPS = [(type_code, status_code) for type_code, status_code, _age in FAILED]
 DRIVER_18 = "ODBC Driver 18 for SQL Server"
+# TDS: the packet type of a PRELOGIN, its ENCRYPTION option, and that option's values.
+PRELOGIN, ENCRYPTION_OPTION, ENCRYPT_OFF, ENCRYPT_ON = 0x12, 0x01, 0x00, 0x01
+
+
+def steps_read(record):
+    """``[(type code, status code)]`` of the steps a status task read, empty when it read none."""
+    facts = record["result"].get("ansible_facts", {}).get("generate_migrations", {})
+    return [(step["type_code"], step["status_code"]) for step in facts.get("steps", [])]
 
 
 @pytest.fixture
@@ -56,22 +70,27 @@ def awkward_roles(postgres, pg_db):
 
 
 def test_passwords_with_special_characters_authenticate(pg_db, awkward_roles, run_tasks, request):
-    pg_db.seed(HEALTHY)
+    pg_db.seed(FAILED)
     tasks = [(role, pg_db.module_args(username=role, password=password)) for role, password in awkward_roles]
     run = run_tasks(tasks, env={"ANSIBLE_PIPELINING": "1"})
     records = run.by_task()
-    for role, password in awkward_roles:
+    # A password counts when its login read the seeded steps back: it authenticated for real.
+    read = [role for role, _password in awkward_roles
+            if role in records and records[role]["status"] == "ok" and steps_read(records[role]) == SEEDED_STEPS]
+    figures.record("passwords with special characters tried", len(records), request.node.nodeid)
+    figures.record("passwords with special characters that authenticated and read the steps", len(read),
+                   request.node.nodeid)
+    for role, _password in awkward_roles:
         record = records[role]
         assert record["status"] == "ok", "%s: %s" % (role, record["result"]["msg"])
-        assert record["result"]["ansible_facts"]["generate_migrations"]["failed_steps"] == ["rds"]
-    figures.record("passwords with special characters that authenticated", len(awkward_roles), request.node.nodeid)
+        assert steps_read(record) == SEEDED_STEPS
 
 
 def test_password_in_a_connection_string_authenticates_and_never_shows(pg_db, awkward_roles, run_tasks):
-    pg_db.seed(HEALTHY)
+    pg_db.seed(FAILED)
     role, password = awkward_roles[-1]
     text = "DRIVER={PostgreSQL Unicode};SERVER=127.0.0.1;PORT=%d;DATABASE=%s;UID=%s;PWD=%s" % (
-        pg_db.options["port"], pg_db.name, role, connection.escape_value(password))
+        pg_db.options["port"], pg_db.name, role, escape_value(password))
     tasks = [
         ("connection string", {"connection_string": text, "schema": "App"}),
         ("connection string to a missing database",
@@ -85,7 +104,7 @@ def test_password_in_a_connection_string_authenticates_and_never_shows(pg_db, aw
 
 
 def test_password_from_the_environment_authenticates_and_never_shows(pg_db, awkward_roles, run_tasks):
-    pg_db.seed(HEALTHY)
+    pg_db.seed(FAILED)
     role, password = awkward_roles[-1]
     # As an AWX credential injects it: in the environment of ansible-playbook, not in the play.
     environment = {
@@ -103,7 +122,7 @@ def test_password_from_the_environment_authenticates_and_never_shows(pg_db, awkw
 
 
 def test_password_from_a_file_authenticates_and_never_shows(pg_db, awkward_roles, run_tasks, tmp_path):
-    pg_db.seed(HEALTHY)
+    pg_db.seed(FAILED)
     role, password = awkward_roles[-1]
     # As the AWX credential type injects it: a file holding the password, named in the environment.
     password_file = tmp_path / "password"
@@ -112,13 +131,13 @@ def test_password_from_a_file_authenticates_and_never_shows(pg_db, awkward_roles
     environment = {
         "GENERATE_DB_SERVER": "127.0.0.1", "GENERATE_DB_PORT": str(pg_db.options["port"]),
         "GENERATE_DB_NAME": pg_db.name, "GENERATE_DB_USERNAME": role,
-        connection.PASSWORD_FILE_ENV: str(password_file), "GENERATE_DB_DRIVER": "PostgreSQL Unicode",
+        PASSWORD_FILE_ENV: str(password_file), "GENERATE_DB_DRIVER": "PostgreSQL Unicode",
     }
     records = run_tasks([("from a password file", {"schema": "App"})], secrets=[password],
                         env=environment).by_task()
     record = records["from a password file"]
     assert record["status"] == "ok", record["result"]["msg"]
-    assert record["result"]["ansible_facts"]["generate_migrations"]["failed_steps"] == ["rds"]
+    assert steps_read(record) == SEEDED_STEPS
 
 
 def driver_18_library():
@@ -146,47 +165,105 @@ def driver_18(tmp_path):
     return {"ODBCSYSINI": str(folder)}
 
 
-def closed_port():
-    """A port on 127.0.0.1 that nothing listens on."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@contextlib.contextmanager
+def silent_tds_port():
+    """A port on 127.0.0.1 that accepts connections, keeps the first bytes each sends and never answers.
+
+    Yields ``(port, received)``: ``received`` fills with those bytes, one entry per connection.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    received, connections = [], []
+
+    def serve():
+        while True:
+            try:
+                accepted = listener.accept()[0]
+            except OSError:
+                return
+            connections.append(accepted)
+            accepted.settimeout(30)
+            try:
+                received.append(accepted.recv(4096))
+            except OSError:
+                received.append(b"")
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1], received
+    finally:
+        listener.close()
+        for accepted in connections:
+            accepted.close()
 
 
-def test_odbc_driver_18_accepts_the_module_connection_string_and_times_out_cleanly(driver_18, run_tasks, request):
-    port = closed_port()
-    base = {"server": "127.0.0.1", "port": port, "driver": DRIVER_18, "connect_timeout": 3}
-    tasks = [
-        ("encrypted, certificate checked", dict(base, username="generate_monitor", password="Plain-pw-18")),
-        ("not encrypted, certificate trusted", dict(base, encrypt=False, trust_server_certificate=True,
-                                                    username="generate_monitor", password="Plain-pw-18")),
-        ("awkward login and password", dict(base, encrypt=True, trust_server_certificate=True,
-                                            database="generate;x", username="domain\\user;{1}",
-                                            password=PASSWORDS[-1])),
-        ("named instance with a port", dict(base, server="127.0.0.1\\SQLEXPRESS", password="Plain-pw-18")),
+def prelogin_encryption(packet):
+    """The ENCRYPTION option of a TDS PRELOGIN packet, or None when the bytes are not a PRELOGIN holding one."""
+    if len(packet) < 8 or packet[0] != PRELOGIN:
+        return None
+    payload = packet[8:]
+    position = 0
+    # Option headers (token, offset, length), ended by 0xFF; offsets count from the payload's start.
+    while position + 5 <= len(payload) and payload[position] != 0xFF:
+        token, offset, length = struct.unpack(">BHH", payload[position:position + 5])
+        if token == ENCRYPTION_OPTION and length >= 1 and offset < len(payload):
+            return payload[offset]
+        position += 5
+    return None
+
+
+def test_odbc_driver_18_parses_the_module_connection_strings_and_tries_to_connect(driver_18, run_tasks, request):
+    cases = [
+        ("encrypted, certificate checked", dict(username="generate_monitor", password="Plain-pw-18"), ENCRYPT_ON),
+        ("not encrypted, certificate trusted", dict(encrypt=False, trust_server_certificate=True,
+                                                    username="generate_monitor", password="Plain-pw-18"),
+         ENCRYPT_OFF),
+        ("awkward login and password", dict(encrypt=True, trust_server_certificate=True, database="generate;x",
+                                            username="domain\\user;{1}", password=PASSWORDS[-1]), ENCRYPT_ON),
+        ("named instance with a port", dict(server="127.0.0.1\\SQLEXPRESS", password="Plain-pw-18"), ENCRYPT_ON),
     ]
-    run = run_tasks(tasks, env=dict(driver_18, ANSIBLE_PIPELINING="1"))
-    records = run.by_task()
-    for name, _args in tasks:
+    test = request.node.nodeid
+    with contextlib.ExitStack() as stack:
+        # A port of its own per task, so that what arrives on it is that task's doing.
+        ports = [stack.enter_context(silent_tds_port()) for _case in cases]
+        tasks = [(name, dict(dict(server="127.0.0.1", port=port, driver=DRIVER_18, connect_timeout=3), **args))
+                 for (name, args, _encryption), (port, _received) in zip(cases, ports)]
+        records = run_tasks(tasks, env=dict(driver_18, ANSIBLE_PIPELINING="1")).by_task()
+        arrived = [list(received) for _port, received in ports]
+    figures.record("connection strings of the module given to ODBC Driver 18 (no SQL Server: a port that accepts "
+                   "and stays silent)", len(records), test)
+    problems = []
+    for (name, _args, encryption), packets in zip(cases, arrived):
         record = records[name]
-        assert record["status"] == "failed"
-        message = record["result"]["msg"]
-        # The driver parsed every keyword and value, then waited for the server: its login timeout, not
-        # an "Invalid connection string attribute" or "Invalid value specified" refusal.
-        assert "timed out after 3 s: check server, port and firewall" in message, "%s: %s" % (name, message)
-        assert "\n" not in message
-        assert 3 <= record["duration"] < 3 + 15, record["duration"]
-        figures.record("seconds to fail on a closed port, ODBC Driver 18, connect_timeout 3", record["duration"],
-                       request.node.nodeid)
-        figures.record("connection strings accepted by ODBC Driver 18", 1, request.node.nodeid)
+        message = record["result"].get("msg", "")
+        figures.record("seconds to fail on a silent host, ODBC Driver 18, connect_timeout 3", record["duration"], test)
+        asked = [prelogin_encryption(packet) for packet in packets]
+        # The driver parsed every keyword and value, connected to the port named, sent its pre-login with the
+        # encryption asked for, and waited for an answer until its login timeout: no refusal at parsing.
+        tried = (record["status"] == "failed" and encryption in asked and "\n" not in message
+                 and "timed out after 3 s: check server, port and firewall" in message)
+        figures.record("connection strings ODBC Driver 18 parsed and tried to connect with (its TDS pre-login reached "
+                       "the port, encryption as asked; failed at the login timeout, not at parsing)", int(tried), test)
+        if not tried:
+            problems.append("%s: %s; pre-login encryption %s, expected %s" % (name, message, asked, encryption))
+        if not 3 <= record["duration"] < 3 + 15:
+            problems.append("%s: failed after %.1f s" % (name, record["duration"]))
+    assert not problems, "; ".join(problems)
 
 
-def test_odbc_driver_18_refuses_a_keyword_value_it_does_not_know(driver_18, run_tasks):
-    # The counter-proof of the test above: the driver does check what it is given.
-    text = "DRIVER={%s};SERVER=127.0.0.1,%d;DATABASE=generate;UID=u;PWD=Refused-pw-1;Encrypt=maybe;" % (
-        DRIVER_18, closed_port())
-    record = run_tasks([("bad Encrypt value", {"connection_string": text})], env=driver_18).by_task()[
-        "bad Encrypt value"]
+def test_odbc_driver_18_refuses_a_keyword_value_it_does_not_know(driver_18, run_tasks, request):
+    # The counter-proof of the test above: the driver does check what it is given, before connecting.
+    with silent_tds_port() as (port, received):
+        text = "DRIVER={%s};SERVER=127.0.0.1,%d;DATABASE=generate;UID=u;PWD=Refused-pw-1;Encrypt=maybe;" % (
+            DRIVER_18, port)
+        record = run_tasks([("bad Encrypt value", {"connection_string": text})], env=driver_18).by_task()[
+            "bad Encrypt value"]
+        arrived = list(received)
+    message = record["result"].get("msg", "")
+    refused = "Invalid value specified for connection string attribute 'Encrypt'" in message
+    figures.record("bad keyword values ODBC Driver 18 refused before connecting (counter-proof)",
+                   int(record["status"] == "failed" and refused and not arrived), request.node.nodeid)
     assert record["status"] == "failed"
-    assert "Invalid value specified for connection string attribute 'Encrypt'" in record["result"]["msg"]
-    assert "Refused-pw-1" not in record["result"]["msg"]
+    assert refused, message
+    assert arrived == [], "the driver connected despite the refused value"
+    assert "Refused-pw-1" not in message
