@@ -59,7 +59,7 @@ class TableRefused(DatabaseError):
 
 
 class MissingTable(TableRefused):
-    """A statement named a table that does not exist (``tables``: those the ODBC catalog does not list)."""
+    """A statement named a table that does not exist (``tables``: those found missing by probing them)."""
 
     def __init__(self, message, driver_text, tables=()):
         super(MissingTable, self).__init__(message, driver_text, "42S02", tables)
@@ -144,10 +144,24 @@ def describe_error(exc, action, options):
 def is_missing_table(exc):
     """True when a driver error says, by ODBC's own SQLSTATE, that a table does not exist.
 
-    Drivers that say it only in words of their own are asked the ODBC catalog instead
-    (``MigrationTable.missing_tables``).
+    For drivers that say it only in words of their own, the tables a failed statement
+    names are probed instead (``MigrationTable.missing_tables``).
     """
     return _driver_text(exc)[0] == "42S02"
+
+
+def sqlstate_of(exc):
+    """The SQLSTATE of a pyodbc error, or None."""
+    return _driver_text(exc)[0]
+
+
+def may_be_missing_table(sqlstate):
+    """Whether an error of this SQLSTATE may be a missing table told in a driver's own words.
+
+    Class 42 (syntax error or access rule violation) and the general HY000 may be;
+    a lost connection, a timeout or a login may not, and probing then would mislead.
+    """
+    return sqlstate is not None and (sqlstate.startswith("42") or sqlstate == "HY000")
 
 
 def is_access_denied(exc):

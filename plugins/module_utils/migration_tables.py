@@ -18,7 +18,10 @@ from ansible_collections.ceds.generate.plugins.module_utils.connection import (
     AccessDenied,
     MissingTable,
     TableRefused,
+    is_access_denied,
+    may_be_missing_table,
     pyodbc,
+    sqlstate_of,
     translate,
 )
 
@@ -86,8 +89,8 @@ class MigrationTable:
         """Send one statement; on an error, roll back and raise it translated.
 
         tables: the (schema, table) pairs the statement names. When the driver's
-        error is not one that ODBC names (a missing table is 42S02), the ODBC
-        catalog says whether one of them is missing, whatever words the driver used.
+        error is not one that ODBC names (a missing table is 42S02), probing them
+        says whether one of them is missing, whatever words the driver used.
         """
         self.executed_queries.append(sql)
         cursor = self.connection.cursor()
@@ -97,29 +100,37 @@ class MigrationTable:
             cursor.close()
             self.rollback()
             error = translate(exc, action, self.options)
-            missing = self.missing_tables(tables) if not isinstance(error, TableRefused) else []
+            missing = []
+            if not isinstance(error, TableRefused) and may_be_missing_table(error.sqlstate):
+                missing = self.missing_tables(tables)
             if missing:
                 error = MissingTable("%s" % error, "%s" % error, missing)
             raise error
         return cursor
 
     def missing_tables(self, tables):
-        """The names of ``tables`` ((schema, table) pairs) that the ODBC catalog (SQLTables) does not list.
+        """The names of ``tables`` ((schema, table) pairs) that cannot be found: each is probed with a SELECT
+        of no row, and one that fails other than by a refused permission is missing.
 
-        Empty when the catalog cannot be read: the original error then stands.
+        Drivers name a missing table in words of their own, and some catalogs
+        (SQLite's) ignore the schema, so the database itself is asked.
         """
         missing = []
-        listed = {}
         for schema, name in tables:
-            if schema not in listed:
-                try:
-                    cursor = self.connection.cursor()
-                    listed[schema] = set(("%s" % row.table_name).lower() for row in cursor.tables(schema=schema))
-                    cursor.close()
-                except pyodbc.Error:
+            sql = statements.probe_table(schema, name)
+            self.executed_queries.append(sql)
+            cursor = self.connection.cursor()
+            try:
+                cursor.execute(sql)
+            except pyodbc.Error as exc:
+                self.rollback()
+                if not may_be_missing_table(sqlstate_of(exc)):
+                    # The connection itself failed: whether the tables exist is unknown.
                     return []
-            if name.lower() not in listed[schema]:
-                missing.append(name)
+                if not is_access_denied(exc):
+                    missing.append(name)
+            finally:
+                cursor.close()
         return missing
 
     def _tables(self, names, hangfire=False):

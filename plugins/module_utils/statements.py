@@ -138,6 +138,11 @@ def reset_step(schema):
     ).format(s=quote_schema(schema))
 
 
+def probe_table(schema, table):
+    """A SELECT that reads no row of ``table`` and fails only when the table cannot be used (absent or refused)."""
+    return 'SELECT 1 AS "Found" FROM {s}.{t} WHERE 1 = 0'.format(s=quote_schema(schema), t=quote_schema(table))
+
+
 def unlock_reports(schema):
     """Unlock every locked report, as Generate's error path (MarkReportsAsComplete) does; no parameters."""
     return 'UPDATE {s}."GenerateReports" SET "IsLocked" = 0\nWHERE "IsLocked" = 1'.format(s=quote_schema(schema))
@@ -233,4 +238,7 @@ def every_statement(schema=GENERATE_SCHEMA, max_steps=3, hangfire_schema=HANGFIR
     texts.append(read_evidence(schema, hangfire_schema, None, True))
     texts.append(read_evidence(schema, hangfire_schema, None, False))
     texts.append(read_evidence(schema, None, None, True))
+    texts.extend(probe_table(schema, table) for table in STEP_TABLES + (CONFIGURATIONS_TABLE, HISTORY_TABLE,
+                                                                          REPORTS_TABLE))
+    texts.extend(probe_table(hangfire_schema, table) for table in HANGFIRE_TABLES)
     return texts
