@@ -1,19 +1,18 @@
 """Hangfire's evidence through the real Ansible executor, on PostgreSQL (psqlODBC) and SQLite (SQLite ODBC).
 
 Each scenario writes Hangfire's rows the way Hangfire.SqlServer does (tests/support/hangfire_jobs.py)
-and runs the module as a user would.
+and runs the module as a user would, in Ansible's worker and as a module process, which must give the
+same result (tests/integration/conftest.py).
 """
 
 from __future__ import annotations
 
-import datetime
-
+import pytest
+from generate_db import utc_now
+from scenarios import HOUR, SERVER, TEN_HOUR_REPORT
 from server_sessions import blocked_module_pids, in_background, row_lock, sessions_left
 
-HOUR = 3600
-# A report run started ten hours ago: longer than Generate 13.1's 30000 s timeout, within 13.2's 300000 s.
-TEN_HOUR_REPORT = [("ods", "success", 20 * HOUR), ("rds", "success", 15 * HOUR), ("report", "processing", 10 * HOUR)]
-SERVER = "generate-background:4312:1f0e9a2c"
+pytestmark = pytest.mark.both_paths
 
 
 def facts(result):
@@ -151,13 +150,21 @@ def test_hangfire_required_without_the_tables_fails_clearly_and_writes_nothing(a
 
 def _during_the_write(postgres, database, run_module, generate_acts):
     """Run a reset that reads, then waits on ods's row lock; meanwhile Generate acts (on its own connection,
-    committed with the lock's). Return the reset's result."""
-    with row_lock(database, step_id=1) as lock:
-        running = in_background(run_module, database.module_args(state="reset"))
-        blocked_module_pids(postgres, database.name)
-        generate_acts(lock.cursor(), datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None))
-        lock.commit()
-        return running.result(timeout=120).result
+    committed with the lock's). Return the reset's result.
+
+    The race happens once per path, from the same rows; Generate acts at the same moment both times, so
+    that both paths leave the same rows.
+    """
+    now = utc_now()
+
+    def race(run):
+        with row_lock(database, step_id=1) as lock:
+            running = in_background(run, database.module_args(state="reset"))
+            blocked_module_pids(postgres, database.name)
+            generate_acts(lock.cursor(), now)
+            lock.commit()
+            return running.result(timeout=120)
+    return run_module.scenario(race).result
 
 
 def test_a_step_that_turns_processing_during_the_write_rolls_it_back_and_replans(postgres, pg_db, run_module):

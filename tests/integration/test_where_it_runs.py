@@ -1,17 +1,28 @@
 """Where data_migrations runs: in Ansible's worker on a local connection, as a module process otherwise.
 
-Both ways must give the same result; the worker must see the same options and
-environment a module process would, and print no command line.
+Both ways must give the same result; the worker must see the same options and environment a module
+process would, and print no command line. Each test runs its playbook once per path and compares them
+(tests/integration/conftest.py), unless it chooses the path of each task itself.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 
-FAILED_FIRST_STEP = [("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100)]
-# Values that differ between two reads a moment apart.
-MOMENT = {"age_seconds", "checked_at"}
+import pytest
+from ansible.release import __version__ as ansible_core
+from ansible_run import ONLY_IN_MODULE_PROCESS, path_differences, python_wrapper
+from scenarios import FAILED
+
+pytestmark = pytest.mark.both_paths
+
+# Before ansible-core 2.19 the worker validates the task's arguments as the YAML parser typed them, so its type
+# errors name AnsibleUnicode where a module process, which reads them from JSON, names str: the paths differ.
+YAML_TYPES_IN_THE_WORKER = tuple(int(part) for part in ansible_core.split(".")[:2]) < (2, 19)
+
+# What an async task adds to the module's result: Ansible's bookkeeping of the job, not the module's.
+ASYNC_KEYS = frozenset(("ansible_job_id", "started", "finished", "results_file",
+                        "stdout", "stdout_lines", "stderr", "stderr_lines"))
 
 
 def task_output(run, name):
@@ -21,17 +32,9 @@ def task_output(run, name):
     return found.group(0)
 
 
-def without_moment(value):
-    """A result with the values that depend on the moment of the read left out."""
-    if isinstance(value, dict):
-        return dict((key, without_moment(item)) for key, item in value.items() if key not in MOMENT)
-    if isinstance(value, list):
-        return [without_moment(item) for item in value]
-    return value
-
-
+@pytest.mark.one_path("each task chooses its path (async makes a module process); the test compares them itself")
 def test_a_local_connection_runs_in_the_worker_and_async_as_a_module_with_the_same_result(pg_db, run_tasks):
-    pg_db.seed(FAILED_FIRST_STEP)
+    pg_db.seed(FAILED)
     args = pg_db.module_args()
     run = run_tasks([("in the worker", args), ("as a module process", args, {"async": 60, "poll": 1})])
     records = run.by_task()
@@ -41,16 +44,21 @@ def test_a_local_connection_runs_in_the_worker_and_async_as_a_module_with_the_sa
     # A module process shows at -vvvv as the AnsiballZ payload Ansible writes and starts.
     assert "AnsiballZ_data_migrations" not in task_output(run, "in the worker")
     assert "AnsiballZ_data_migrations" in task_output(run, "as a module process")
-    facts = [without_moment(record["result"]["ansible_facts"]["generate_migrations"]) for record in (worker, module)]
-    assert facts[0] == facts[1]
-    assert facts[0]["state"] == "failed" and facts[0]["failed_steps"] == ["ods", "rds", "report"]
-    for key in ("changed", "msg", "reset_steps", "deferred", "executed_queries"):
-        assert worker["result"][key] == module["result"][key], key
+    # Async adds its own bookkeeping (job id, results file, ...) to the module's result; the rest is the same.
+    async_keys = set(module["result"]) - set(worker["result"]) - ONLY_IN_MODULE_PROCESS
+    assert async_keys <= ASYNC_KEYS, async_keys
+    module = dict(module, result=dict((key, value) for key, value in module["result"].items()
+                                      if key not in ASYNC_KEYS))
+    assert path_differences([worker], [module]) == []
+    assert worker["result"]["ansible_facts"]["generate_migrations"]["failed_steps"] == ["ods", "rds", "report"]
     assert pg_db.statuses() == {"ods": "error", "rds": "pending", "report": "pending"}
 
 
+# A module process's command line, which Ansible prints at -vvvv, carries the task's environment, the password
+# in it: only the worker can keep it out of the output.
+@pytest.mark.one_path("a module process's command line shows the task's environment at -vvvv")
 def test_the_worker_reads_the_fallbacks_from_the_task_environment_and_prints_none(pg_db, run_tasks):
-    pg_db.seed(FAILED_FIRST_STEP)
+    pg_db.seed(FAILED)
     login = pg_db.module_args()
     environment = {
         "GENERATE_DB_SERVER": login["server"], "GENERATE_DB_PORT": str(login["port"]),
@@ -66,8 +74,10 @@ def test_the_worker_reads_the_fallbacks_from_the_task_environment_and_prints_non
     assert "GENERATE_DB_PASSWORD" not in task_output(run, "from the task environment")
 
 
+@pytest.mark.xfail(YAML_TYPES_IN_THE_WORKER, strict=True,
+                   reason="the worker's type error names AnsibleUnicode, a module process's names str")
 def test_the_worker_refuses_bad_options_with_the_module_s_one_line_errors(pg_db, run_tasks):
-    pg_db.seed(FAILED_FIRST_STEP)
+    pg_db.seed(FAILED)
     args = pg_db.module_args()
     run = run_tasks([
         ("unknown option", dict(args, stuck_afer=60)),
@@ -91,33 +101,28 @@ def test_the_task_environment_reaches_the_odbc_driver_manager_on_both_paths(pg_d
         system = handle.read()
     section = re.search(r"\[PostgreSQL Unicode\]\n(.*?)(?=\n\[|\Z)", system, re.S).group(1)
     (tmp_path / "odbcinst.ini").write_text("[Generate Test Alias]\n%s\n" % section)
-    pg_db.seed(FAILED_FIRST_STEP)
+    pg_db.seed(FAILED)
     args = pg_db.module_args(driver="Generate Test Alias")
-    environment = {"environment": {"ODBCSYSINI": str(tmp_path)}}
-    run = run_tasks([("in the worker", args, environment),
-                     ("as a module process", args, dict(environment, **{"async": 60, "poll": 1})),
+    # The playbook runs in the worker, then as a module process (the fixture), with the same result.
+    run = run_tasks([("with the task environment", args, {"environment": {"ODBCSYSINI": str(tmp_path)}}),
                      ("without the task environment", args)])
     records = run.by_task()
-    for name in ("in the worker", "as a module process"):
-        assert records[name]["status"] == "ok", (name, records[name]["result"].get("msg"))
+    assert records["with the task environment"]["status"] == "ok", records["with the task environment"]["result"]
     assert records["without the task environment"]["result"]["msg"] == (
         "ODBC driver 'Generate Test Alias' is not installed: install it or set driver (GENERATE_DB_DRIVER) to one "
         "that 'odbcinst -q -d' lists")
 
 
+@pytest.mark.one_path("each task chooses its interpreter; the test compares them itself")
 def test_a_host_interpreter_other_than_this_python_runs_the_module_process_with_the_same_result(
         pg_db, run_tasks, tmp_path):
     # Another interpreter path (a wrapper around this same Python, so that it has pyodbc).
-    wrapper = tmp_path / "python-wrapper"
-    wrapper.write_text("#!/bin/sh\nexec %s \"$@\"\n" % sys.executable)
-    wrapper.chmod(0o755)
-    pg_db.seed(FAILED_FIRST_STEP)
+    wrapper = python_wrapper(str(tmp_path))
+    pg_db.seed(FAILED)
     args = pg_db.module_args()
     run = run_tasks([("in the worker", args), ("with another interpreter", args,
-                                               {"vars": {"ansible_python_interpreter": str(wrapper)}})])
+                                               {"vars": {"ansible_python_interpreter": wrapper}})])
     records = run.by_task()
     assert "AnsiballZ_data_migrations" not in task_output(run, "in the worker")
     assert "AnsiballZ_data_migrations" in task_output(run, "with another interpreter")
-    results = [without_moment(records[name]["result"]) for name in ("in the worker", "with another interpreter")]
-    for key in ("changed", "msg", "reset_steps", "deferred", "executed_queries", "ansible_facts", "warnings"):
-        assert results[0].get(key) == results[1].get(key), key
+    assert path_differences([records["in the worker"]], [records["with another interpreter"]]) == []

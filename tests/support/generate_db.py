@@ -141,15 +141,16 @@ class GenerateDatabase:
 
     @contextlib.contextmanager
     def explicit_ids(self, cursor, name):
-        """Let inserts into table ``name`` give its identity column, as SQL Server requires it to be asked."""
+        """Let inserts into table ``name`` (App's or Hangfire's) give its identity column, as SQL Server requires
+        it to be asked."""
         if self.kind != "sqlserver":
             yield
             return
-        cursor.execute("SET IDENTITY_INSERT %s ON" % self.table(name))
+        cursor.execute("SET IDENTITY_INSERT %s ON" % self.qualified(name))
         try:
             yield
         finally:
-            cursor.execute("SET IDENTITY_INSERT %s OFF" % self.table(name))
+            cursor.execute("SET IDENTITY_INSERT %s OFF" % self.qualified(name))
 
     def seed(self, steps, statuses=STATUSES, types=TYPES, version="13.1", metadata="OK", history=()):
         """Fill the tables.
@@ -225,6 +226,102 @@ class GenerateDatabase:
             'SELECT "DataMigrationHistoryMessage" FROM %s ORDER BY "DataMigrationHistoryId"'
             % self.table("DataMigrationHistories"))
         return [row[0] for row in rows]
+
+    def qualified(self, name):
+        """The quoted, schema-qualified name of any table of the fixtures, App's or Hangfire's."""
+        return '"%s"."%s"' % (self.hangfire_schema if name in HANGFIRE_TABLES else self.schema, name)
+
+    def dump(self):
+        """Every row of every App and Hangfire table there is, and where each identity counter stands.
+
+        ``{"rows": {table: [{column: value}, ...] in key order}, "counters": {table: counter}}``; a table
+        the test dropped is left out. ``restore`` puts exactly this back, so that a run can be repeated
+        from the same state and its ids and job ids come out the same.
+        """
+        connection = self.connect()
+        try:
+            dumped = {"rows": {}, "counters": {}}
+            for name in TABLES + HANGFIRE_TABLES:
+                if not self._exists(connection, name):
+                    continue
+                cursor = connection.cursor()
+                cursor.execute("SELECT * FROM %s ORDER BY 1" % self.qualified(name))
+                columns = [column[0] for column in cursor.description]
+                dumped["rows"][name] = [dict(zip(columns, row)) for row in cursor.fetchall()]
+                dumped["counters"][name] = self._counter(connection.cursor(), name, columns[0])
+            return dumped
+        finally:
+            connection.close()
+
+    def restore(self, dumped):
+        """Put back what ``dump`` returned: each dumped table's rows with their own ids, and its identity counter.
+
+        Plain DELETE and INSERT with ``?`` parameters; only the counters are set in each database's own way.
+        """
+        connection = self.connect()
+        try:
+            cursor = connection.cursor()
+            for name in dumped["rows"]:
+                cursor.execute("DELETE FROM %s" % self.qualified(name))
+            for name, rows in dumped["rows"].items():
+                counter = dumped["counters"][name]
+                # SQL Server refuses IDENTITY_INSERT on a table without an identity column (Hangfire's Server).
+                with self.explicit_ids(cursor, name) if counter is not None else contextlib.nullcontext():
+                    for row in rows:
+                        cursor.execute("INSERT INTO %s (%s) VALUES (%s)" % (
+                            self.qualified(name), ", ".join('"%s"' % column for column in row),
+                            ", ".join("?" * len(row))), *row.values())
+                # Inserting given ids moves some databases' counters; only a counter that moved is set back.
+                if self._counter(cursor, name, next(iter(rows[0])) if rows else None) != counter:
+                    self._set_counter(cursor, name, counter)
+        finally:
+            connection.close()
+
+    def _exists(self, connection, name):
+        """Whether the table is there (ODBC's catalog; SQLite's driver knows no schemas)."""
+        schema = None if self.kind == "sqlite" else (self.hangfire_schema if name in HANGFIRE_TABLES else self.schema)
+        return connection.cursor().tables(table=name, schema=schema).fetchone() is not None
+
+    def _bracketed(self, name):
+        """A table's name as SQL Server's OBJECT_ID and DBCC read it."""
+        return "[%s].[%s]" % (self.hangfire_schema if name in HANGFIRE_TABLES else self.schema, name)
+
+    def _counter(self, cursor, name, key_column):
+        """Where the identity counter of a table stands (None when it has none), in the database's own terms."""
+        if self.kind == "sqlite":
+            row = cursor.execute('SELECT "seq" FROM "%s"."sqlite_sequence" WHERE "name" = ?' % self.schema,
+                                 name).fetchone()
+            return None if row is None else int(row[0])
+        if self.kind == "sqlserver":
+            row = cursor.execute("SELECT CAST(last_value AS bigint), CAST(seed_value AS bigint), "
+                                 "CAST(increment_value AS bigint) FROM sys.identity_columns "
+                                 "WHERE object_id = OBJECT_ID(?)", self._bracketed(name)).fetchone()
+            return None if row is None else tuple(row)
+        if key_column is None:
+            key_column = cursor.execute("SELECT * FROM %s WHERE 1 = 0" % self.qualified(name)).description[0][0]
+        sequence = cursor.execute("SELECT pg_get_serial_sequence(?, ?)", self.qualified(name), key_column).fetchone()[0]
+        if sequence is None:
+            return None
+        last, called = cursor.execute(
+            "SELECT last_value, CASE WHEN is_called THEN 1 ELSE 0 END FROM %s" % sequence).fetchone()
+        return sequence, int(last), bool(int(called))
+
+    def _set_counter(self, cursor, name, counter):
+        """Set a table's identity counter back to what ``_counter`` read."""
+        if self.kind == "sqlite":
+            cursor.execute('DELETE FROM "%s"."sqlite_sequence" WHERE "name" = ?' % self.schema, name)
+            if counter is not None:
+                cursor.execute('INSERT INTO "%s"."sqlite_sequence" ("name", "seq") VALUES (?, ?)' % self.schema,
+                               name, counter)
+        elif self.kind == "sqlserver":
+            last, seed, increment = counter
+            # RESEED to n makes the next id n + increment once the table has held rows, as it has here.
+            cursor.execute("DBCC CHECKIDENT ('%s', RESEED, %d)" % (
+                self._bracketed(name), last if last is not None else seed - increment))
+        else:
+            sequence, last, called = counter
+            cursor.execute("SELECT setval(CAST(? AS regclass), CAST(? AS bigint), %s)"
+                           % ("true" if called else "false"), sequence, last).fetchall()
 
 
 def sqlite_database(path):
