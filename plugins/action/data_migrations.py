@@ -53,10 +53,13 @@ class ActionModule(ActionBase):
             params, hidden, error = validate_options(data_migrations_run.MODULE_NAME, self._task.args,
                                                      data_migrations_run.argument_spec(),
                                                      connection_options.argument_rules())
+            # A module process returns its validated options as invocation.module_args (AnsibleModule).
+            invocation = {"module_args": params}
             if error is not None:
-                result.update(failed=True, msg=error)
+                result.update(remove_values(dict(failed=True, msg=error, invocation=invocation), hidden))
                 return result
             found, secrets = data_migrations_run.execute(params, self._task.check_mode, environ)
+            found["invocation"] = invocation
         if not self._task.diff:
             found.pop("diff", None)
         # A module process returns warnings only when there are some (AnsibleModule.exit_json).

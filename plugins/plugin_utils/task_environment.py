@@ -18,6 +18,8 @@ import contextlib
 import os
 import sys
 
+from collections.abc import Mapping
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
@@ -66,17 +68,35 @@ def no_log_values(validation):
     return set(validation._no_log_values)  # pylint: disable=protected-access
 
 
+def plain(value):
+    """The task's arguments as a module process receives them: plain dicts, lists, strings and numbers.
+
+    A module process gets its arguments as JSON; in the worker they are still the
+    YAML parser's and the templar's types (AnsibleUnicode, unsafe text, vaulted
+    values), which show in Ansible's own validation messages.
+    """
+    if isinstance(value, Mapping):
+        return dict(("%s" % key, plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [plain(item) for item in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return "%s" % value
+
+
 def validate_options(module_name, task_args, argument_spec, rules):
     """Validate a task's options as AnsibleModule would; return (parameters, no_log texts, one-line error or None).
 
-    Run it inside ``process_environment``, so that the spec's environment
-    fallbacks read the task's environment, as in a module process.
+    The parameters are returned even when they are refused, as AnsibleModule keeps
+    them for the result's ``invocation``. Run it inside ``process_environment``,
+    so that the spec's environment fallbacks read the task's environment, as in a
+    module process.
     """
-    validation = ArgumentSpecValidator(argument_spec, **rules).validate(task_args)
+    validation = ArgumentSpecValidator(argument_spec, **rules).validate(plain(task_args))
     hidden = no_log_values(validation)
     if not validation.error_messages:
         return validation.validated_parameters, hidden, None
     message = validation.errors.msg
     if isinstance(validation.errors[0], UnsupportedError):
         message = "Unsupported parameters for (%s) module: %s" % (module_name, message)
-    return None, hidden, remove_values(message, hidden)
+    return validation.validated_parameters, hidden, remove_values(message, hidden)

@@ -10,15 +10,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from ansible.release import __version__ as ansible_core
-from ansible_run import ONLY_IN_MODULE_PROCESS, path_differences, python_wrapper
+from ansible_run import path_differences, python_wrapper
 from scenarios import FAILED
 
 pytestmark = pytest.mark.both_paths
-
-# Before ansible-core 2.19 the worker validates the task's arguments as the YAML parser typed them, so its type
-# errors name AnsibleUnicode where a module process, which reads them from JSON, names str: the paths differ.
-YAML_TYPES_IN_THE_WORKER = tuple(int(part) for part in ansible_core.split(".")[:2]) < (2, 19)
 
 # What an async task adds to the module's result: Ansible's bookkeeping of the job, not the module's.
 ASYNC_KEYS = frozenset(("ansible_job_id", "started", "finished", "results_file",
@@ -45,7 +40,7 @@ def test_a_local_connection_runs_in_the_worker_and_async_as_a_module_with_the_sa
     assert "AnsiballZ_data_migrations" not in task_output(run, "in the worker")
     assert "AnsiballZ_data_migrations" in task_output(run, "as a module process")
     # Async adds its own bookkeeping (job id, results file, ...) to the module's result; the rest is the same.
-    async_keys = set(module["result"]) - set(worker["result"]) - ONLY_IN_MODULE_PROCESS
+    async_keys = set(module["result"]) - set(worker["result"])
     assert async_keys <= ASYNC_KEYS, async_keys
     module = dict(module, result=dict((key, value) for key, value in module["result"].items()
                                       if key not in ASYNC_KEYS))
@@ -74,8 +69,6 @@ def test_the_worker_reads_the_fallbacks_from_the_task_environment_and_prints_non
     assert "GENERATE_DB_PASSWORD" not in task_output(run, "from the task environment")
 
 
-@pytest.mark.xfail(YAML_TYPES_IN_THE_WORKER, strict=True,
-                   reason="the worker's type error names AnsibleUnicode, a module process's names str")
 def test_the_worker_refuses_bad_options_with_the_module_s_one_line_errors(pg_db, run_tasks):
     pg_db.seed(FAILED)
     args = pg_db.module_args()

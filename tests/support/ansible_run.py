@@ -19,12 +19,6 @@ BIN = os.path.dirname(sys.executable)
 MOMENT_KEYS = frozenset(("age_seconds", "checked_at"))
 # The same ages inside texts: a hung job's age in its warning ("..., 36004 s, longer than stuck_after").
 MOMENT_TEXTS = (re.compile(r"(?<=, )\d+(?= s, longer than stuck_after)"),)
-# Keys of a result that a module process returns and the worker path does not, known and not yet fixed:
-# AnsibleModule adds invocation.module_args (the validated options, secrets masked) to every result.
-# Listed so that the difference is named here rather than hidden; any other difference fails the comparison.
-ONLY_IN_MODULE_PROCESS = frozenset(("invocation",))
-
-
 def collections_path():
     """A folder holding ansible_collections/ceds/generate -> this checkout (made once per process)."""
     base = os.path.join(tempfile.gettempdir(), "ceds-generate-collections-%d" % os.getuid(), str(os.getpid()))
@@ -220,7 +214,7 @@ def path_differences(worker_records, process_records):
     """How the module's task records of runs in the worker and as a module process differ, one line each.
 
     The records are compared whole, pair by pair in task order: the task's status and its entire result,
-    with only the moment of the read (``without_moment``) and ``ONLY_IN_MODULE_PROCESS`` left out.
+    with only the moment of the read (``without_moment``) left out.
     """
     if len(worker_records) != len(process_records):
         return ["the worker gave %d task results, the module process %d"
@@ -229,7 +223,6 @@ def path_differences(worker_records, process_records):
     for worker, process in zip(worker_records, process_records):
         where = "%s/%s" % (worker["host"], worker["task"])
         found.extend(differences(worker["status"], process["status"], where + " status"))
-        result = dict((key, value) for key, value in process["result"].items()
-                      if key not in ONLY_IN_MODULE_PROCESS or key in worker["result"])
-        found.extend(differences(without_moment(worker["result"]), without_moment(result), where + " result"))
+        found.extend(differences(without_moment(worker["result"]), without_moment(process["result"]),
+                                 where + " result"))
     return found
