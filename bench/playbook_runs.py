@@ -114,7 +114,10 @@ class PlaybookProcess:
             except subprocess.TimeoutExpired:
                 return False
         try:
-            return bool(select.select([pidfd], [], [], seconds)[0])
+            # poll(), not select(): a fleet's stand-in sockets take the descriptors below 1024 that select() needs.
+            waiting = select.poll()
+            waiting.register(pidfd, select.POLLIN)
+            return bool(waiting.poll(seconds * 1000))
         finally:
             os.close(pidfd)
 

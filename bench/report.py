@@ -248,7 +248,26 @@ def findings_section(report):
                       last["status_tasks"] / float(last["size"]), last["status_skipped"], last["ping_tasks"],
                       ", ".join("`%s` %.0f%%" % (action, 100 * value / total)
                                 for action, value in sorted(by_action.items(), key=lambda item: -item[1])))]
+        lines += growing_tasks(fleet["rows"][0], last)
     return lines
+
+
+def growing_tasks(first, last):
+    """The host tasks whose time per environment grows with the fleet: they make the run grow with its square."""
+    if first is last:
+        return []
+    smallest = dict((entry["task"], entry["per_environment"]) for entry in first["status_breakdown"])
+    # Five times the time per environment at the smallest fleet: more than the noise of one busy machine.
+    growing = ["%s (%s per environment at %d, %s at %d)" % (
+        entry["task"], ms(entry["per_environment"]), last["size"], ms(smallest[entry["task"]]), first["size"])
+        for entry in last["status_breakdown"]
+        if smallest.get(entry["task"]) and entry["ran"] + entry["skipped"] == last["size"]
+        and entry["per_environment"] > 5 * smallest[entry["task"]]]
+    if not growing:
+        return []
+    return ["", "**What grows faster than the fleet.** %s. A task whose time per environment grows with the fleet "
+            "typically reads every environment's variables (`hostvars`) for each environment, even when it is "
+            "skipped." % "; ".join(growing)]
 
 
 def slicing_section(slicing):
