@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan as mp
 from ansible_collections.ceds.generate.plugins.module_utils import migration_report
+from scenarios import TEN_HOUR_REPORT
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
 IDS = {"initial": 1, "pending": 2, "processing": 3, "error": 4, "success": 5}
@@ -39,11 +40,10 @@ def decide(rows, evidence, reset=True, stuck_after=300000):
     return mp.plan(steps(*rows), IDS, NOW, stuck_after, reset, evidence)
 
 
-TEN_HOUR_REPORT = [("ods", "success", 20 * HOUR), ("rds", "success", 15 * HOUR), ("report", "processing", 10 * HOUR)]
 
 
 def test_a_live_processing_job_defers_a_ten_hour_old_step_whatever_stuck_after_says():
-    plan = decide(TEN_HOUR_REPORT, hangfire([("bg:1", 10)], [job(7, "report")]), stuck_after=30000)
+    plan = decide(TEN_HOUR_REPORT, hangfire([("bg:1", 10)], [job(7, "report")]), stuck_after=mp.STUCK_AFTER_BEFORE_13_2)
     assert plan.evidence == "hangfire"
     assert plan.running_steps == ["report"] and plan.stuck_steps == []
     assert plan.resets == [] and plan.state == "running"
@@ -95,7 +95,7 @@ def test_any_running_migration_job_holds_back_a_reset_of_another_step():
 def test_without_hangfire_the_age_rule_decides():
     plan = decide(TEN_HOUR_REPORT, None, stuck_after=300000)
     assert plan.evidence == "age" and plan.running_steps == ["report"]
-    plan = decide(TEN_HOUR_REPORT, None, stuck_after=30000)
+    plan = decide(TEN_HOUR_REPORT, None, stuck_after=mp.STUCK_AFTER_BEFORE_13_2)
     assert plan.stuck_steps == ["report"]
 
 

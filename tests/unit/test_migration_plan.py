@@ -8,6 +8,7 @@ import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan as mp
 from ansible_collections.ceds.generate.plugins.module_utils import migration_report as report
+from scenarios import FAILED
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
 STANDARD = {"initial": 1, "pending": 2, "processing": 3, "error": 4, "success": 5}
@@ -77,7 +78,7 @@ def test_every_status_combination_of_three_steps_follows_the_rules():
 
 
 def test_troubleshooting_page_case_resets_error_and_later_pending_steps():
-    plan = make_plan(("ods", "error", 7200), ("rds", "pending", 7100), ("report", "pending", 7100))
+    plan = make_plan(*FAILED)
     assert plan.state == "failed"
     assert plan.failed_steps == ["ods"]
     assert reset_codes(plan) == [("ods", "error"), ("rds", "pending"), ("report", "pending")]
