@@ -99,7 +99,7 @@ def per_task_section(per_task):
         "`bench/callback_plugins/task_times.py`); the run time is the whole `ansible-playbook` command.", "",
     ] + timing_table(
         [("`ansible.builtin.ping`", found["ping"])] + [("`data_migrations` %s" % title, found[path])
-                                                      for path, title in PATHS],
+                                                       for path, title in PATHS],
         [("ratio, %s / ping" % title, per_task["ratios"][path]) for path, title in PATHS])
 
 
@@ -143,7 +143,7 @@ def fleet_section(fleet, pipelining):
     if growth:
         lines += ["", "Growth: the median time per environment at %d environments is %.2fx that at %d (1.00x or "
                   "less is linear or better); ping: %.2fx." % (growth["size"], growth["status"], growth["base"],
-                                                              growth["ping"])]
+                                                               growth["ping"])]
     last = fleet["rows"][-1]
     lines += ["", "Where `migration_status.yml` spends its time at %d environments (the run of median time): each "
               "task's worker time per environment, from the worker's start to its result; with %d forks several run "
@@ -151,16 +151,16 @@ def fleet_section(fleet, pipelining):
               "| task | action | hosts ran | hosts skipped | per environment |", "|---|---|---|---|---|"]
     for entry in last["status_breakdown"]:
         lines.append("| %s | `%s` | %d | %d | %s |" % (entry["task"], entry["action"], entry["ran"], entry["skipped"],
-                                                      ms(entry["per_environment"])))
+                                                       ms(entry["per_environment"])))
     if pipelining:
         lines += ["", "Pipelining (`ANSIBLE_PIPELINING=True`) at %d environments, %d rounds, alternating (medians):"
                   % (pipelining["size"], pipelining["rounds"]), "",
                   "| | ping | migration_status.yml | ratio |", "|---|---|---|---|",
                   "| without | %.1f s | %.1f s | %.2fx |" % (pipelining["ping"], pipelining["status"],
-                                                           pipelining["ratio"]),
+                                                             pipelining["ratio"]),
                   "| with | %.1f s | %.1f s | %.2fx |" % (pipelining["ping_pipelining"],
-                                                        pipelining["status_pipelining"],
-                                                        pipelining["ratio_pipelining"])]
+                                                          pipelining["status_pipelining"],
+                                                          pipelining["ratio_pipelining"])]
     return lines
 
 
@@ -225,9 +225,9 @@ def findings_section(report):
             "anyway.", "",
             "| run | messages with psqlODBC defaults | with those connect_params |", "|---|---|---|",
             "| reset of 3 steps | %d | %d |" % (by_case["reset of 3 steps, psqlODBC defaults"]["messages"],
-                                             by_case["reset of 3 steps"]["messages"]),
+                                                by_case["reset of 3 steps"]["messages"]),
             "| status, a step failed | %d | %d |" % (by_case["status, a step failed, psqlODBC defaults"]["messages"],
-                                                   by_case["status, a step failed"]["messages"]),
+                                                     by_case["status, a step failed"]["messages"]),
         ]
     versus = report.get("versus_tool")
     if versus:

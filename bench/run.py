@@ -164,7 +164,7 @@ def run_parts(options, report, cluster, workdir, running):
         say("==> 3. fleet sizes %s, %d runs each, --forks %d" % (
             ", ".join(map(str, options.sizes)), options.fleet_runs, options.forks))
         report["fleet"] = fleet_scaling.measure(ansible, fleet, options.sizes, options.forks, options.fleet_runs, say)
-        size = min(min(options.sizes), PIPELINING_MAX_SIZE)
+        size = min(*options.sizes, PIPELINING_MAX_SIZE)
         say("==> 3. pipelining at %d environments" % size)
         report["pipelining"] = fleet_scaling.measure_pipelining(ansible, fleet, size, options.forks,
                                                                 options.fleet_runs)

@@ -238,7 +238,7 @@ def every_statement(schema=GENERATE_SCHEMA, max_steps=3, hangfire_schema=HANGFIR
     texts.append(read_evidence(schema, hangfire_schema, None, True))
     texts.append(read_evidence(schema, hangfire_schema, None, False))
     texts.append(read_evidence(schema, None, None, True))
-    texts.extend(probe_table(schema, table) for table in STEP_TABLES + (CONFIGURATIONS_TABLE, HISTORY_TABLE,
-                                                                          REPORTS_TABLE))
+    generate_tables = STEP_TABLES + (CONFIGURATIONS_TABLE, HISTORY_TABLE, REPORTS_TABLE)
+    texts.extend(probe_table(schema, table) for table in generate_tables)
     texts.extend(probe_table(hangfire_schema, table) for table in HANGFIRE_TABLES)
     return texts

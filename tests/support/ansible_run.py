@@ -19,6 +19,8 @@ BIN = os.path.dirname(sys.executable)
 MOMENT_KEYS = frozenset(("age_seconds", "checked_at"))
 # The same ages inside texts: a hung job's age in its warning ("..., 36004 s, longer than stuck_after").
 MOMENT_TEXTS = (re.compile(r"(?<=, )\d+(?= s, longer than stuck_after)"),)
+
+
 def collections_path():
     """A folder holding ansible_collections/ceds/generate -> this checkout (made once per process)."""
     base = os.path.join(tempfile.gettempdir(), "ceds-generate-collections-%d" % os.getuid(), str(os.getpid()))

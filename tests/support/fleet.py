@@ -118,7 +118,8 @@ class Fleet:
             if environment.standin is not None:
                 try:
                     environment.standin.stop()
-                except Exception as exc:  # pylint: disable=broad-except - raised once the others are stopped
+                except Exception as exc:  # pylint: disable=broad-except
+                    # Raised once the others are stopped.
                     failure = failure or exc
         if failure is not None:
             raise failure

@@ -470,14 +470,14 @@ class _Request(BaseHTTPRequestHandler):
 
     timeout = REQUEST_SECONDS
 
-    def do_GET(self):  # pylint: disable=invalid-name - the name http.server looks up
-        """Let the app answer."""
+    def do_GET(self):  # pylint: disable=invalid-name
+        """Let the app answer (http.server looks the method up by this name)."""
         self.server.answer(self)
 
     do_PUT = do_POST = do_DELETE = do_HEAD = do_GET
 
-    def log_message(self, *_args):  # pylint: disable=arguments-differ - a stand-in logs nothing
-        pass
+    def log_message(self, *_args):  # pylint: disable=arguments-differ
+        """Log nothing: a stand-in's requests are recorded, not printed."""
 
 
 class _Listener:
@@ -599,7 +599,8 @@ class StandinApp:
         except OSError:
             # The client went away, or refused the certificate: nothing more to answer.
             pass
-        except Exception:  # pylint: disable=broad-except - as socketserver does: say what failed, keep serving
+        except Exception:  # pylint: disable=broad-except
+            # As socketserver does: say what failed, keep serving.
             traceback.print_exc()
         finally:
             try:

@@ -40,8 +40,6 @@ def decide(rows, evidence, reset=True, stuck_after=300000):
     return mp.plan(steps(*rows), IDS, NOW, stuck_after, reset, evidence)
 
 
-
-
 def test_a_live_processing_job_defers_a_ten_hour_old_step_whatever_stuck_after_says():
     plan = decide(TEN_HOUR_REPORT, hangfire([("bg:1", 10)], [job(7, "report")]), stuck_after=mp.STUCK_AFTER_BEFORE_13_2)
     assert plan.evidence == "hangfire"
