@@ -39,8 +39,11 @@ CONNECTION_STRING_ENV = "GENERATE_DB_CONNECTION_STRING"
 PASSWORD_FILE_ENV = "GENERATE_DB_PASSWORD_FILE"
 # The other fallback of the connection string: the path of a file that holds it, as for the password.
 CONNECTION_STRING_FILE_ENV = "GENERATE_DB_CONNECTION_STRING_FILE"
+# The separate options that fall back to the environment by hand: one of them given means the
+# separate options are meant, and the connection string's variables are ignored.
+FALLBACK_OPTIONS = ("server", "port", "username", "password")
 # The options that describe one server piece by piece, which connection_string replaces as a whole.
-SEPARATE_OPTIONS = ("server", "port", "username", "password", "encrypt", "trust_server_certificate", "connect_params")
+SEPARATE_OPTIONS = FALLBACK_OPTIONS + ("encrypt", "trust_server_certificate", "connect_params")
 
 
 def environment_fallback(*names):
@@ -147,7 +150,7 @@ def resolve_connection(params, environ=None):
     and database and driver are then taken from the connection string.
     """
     environ = os.environ if environ is None else environ
-    given = [name for name in SEPARATE_OPTIONS[:4] if params.get(name) is not None]
+    given = [name for name in FALLBACK_OPTIONS if params.get(name) is not None]
     options = dict(params)
     # Either variable of the connection string counts only when no separate option is given.
     use_string = params.get("connection_string") is not None or (
