@@ -50,5 +50,8 @@ class ActionModule(ActionBase):
                 result.update(failed=True, msg=error)
                 return result
             found, secrets = migration_rerun.execute(params, self._task.check_mode, environ, say)
+        # A module process returns warnings only when there are some (AnsibleModule.exit_json).
+        if not found.get("warnings"):
+            found.pop("warnings", None)
         result.update(remove_values(found, hidden | secrets))
         return result

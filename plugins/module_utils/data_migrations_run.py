@@ -22,7 +22,6 @@ from ansible_collections.ceds.generate.plugins.module_utils.migration_tables imp
     RunFailed,
     decide,
     observe,
-    utc_now,
 )
 
 MODULE_NAME = RESET_BY
@@ -41,28 +40,29 @@ def argument_spec():
     return spec
 
 
-def run(table, params, check_mode, clock=utc_now):
-    """Check the migrations and, for state=reset, reset failed steps; return the module result."""
-    now = clock()
+def run(table, params, check_mode):
+    """Check the migrations and, for state=reset, reset failed steps; return the module result.
+
+    Every age is taken against the database's clock, read with Hangfire's state.
+    """
     snapshot, evidence = observe(table, params)
-    plan = decide(snapshot, evidence, params, now)
+    plan = decide(snapshot, evidence, params)
     applied = False
     if plan.resets and not check_mode:
-        conflict = table.apply(plan, params, now, reports_to_unlock(plan, evidence, params))
+        conflict = table.apply(plan, params, reports_to_unlock(plan, evidence, params))
         if conflict is not None:
             # Generate acted between our read and our write: look again, once.
-            now = clock()
             snapshot, evidence = observe(table, params)
-            plan = decide(snapshot, evidence, params, now)
+            plan = decide(snapshot, evidence, params)
             if plan.resets:
-                conflict = table.apply(plan, params, now, reports_to_unlock(plan, evidence, params))
+                conflict = table.apply(plan, params, reports_to_unlock(plan, evidence, params))
                 if conflict is not None:
                     raise RunFailed("migration steps changed twice while being reset (%s): Generate is running "
                                     "migrations; nothing was written, run again later" % conflict)
         applied = conflict is None and bool(plan.resets)
     if not applied:
         table.rollback()
-    return migration_report.dump(plan, applied, check_mode, snapshot, evidence, now, params,
+    return migration_report.dump(plan, applied, check_mode, snapshot, evidence, evidence.now, params,
                                  reports_to_unlock(plan, evidence, params))
 
 

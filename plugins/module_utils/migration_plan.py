@@ -195,13 +195,14 @@ class Server:
 class Job:
     """One of Generate's unfinished migration jobs, as Hangfire stores it."""
 
-    def __init__(self, job_id, method, type_code, state, since, server_id):
+    def __init__(self, job_id, method, type_code, state, since, server_id, arguments=()):
         self.id = job_id
         self.method = method
         self.type_code = type_code
         self.state = state
         self.since = to_utc(since)
         self.server_id = server_id
+        self.arguments = list(arguments)
 
     @classmethod
     def parse(cls, job_id, state, invocation_data, arguments, since, state_data):
@@ -217,13 +218,14 @@ class Job:
         if method not in MIGRATION_JOB_TYPES:
             return None
         type_code = MIGRATION_JOB_TYPES[method]
+        arguments = job_arguments(invocation, arguments)
         if type_code is None:
-            arguments = job_arguments(invocation, arguments)
             type_code = "%s" % arguments[0] if arguments and arguments[0] is not None else None
         data = _json(state_data)
         server_id = data.get("ServerId") if isinstance(data, dict) and state == PROCESSING_JOB_STATE else None
         number = "%s" % job_id
-        return cls(int(number) if number.isdigit() else number, method, type_code, state, since, server_id)
+        return cls(int(number) if number.isdigit() else number, method, type_code, state, since, server_id,
+                   arguments)
 
 
 class Hangfire:
@@ -268,18 +270,21 @@ def live_servers(hangfire, now, server_timeout):
 def classify_jobs(hangfire, now, server_timeout, stuck_after):
     """Each job as running (Processing on a live server), queued or orphaned, as Hangfire will treat it.
 
-    A Processing job on a dead server is handed out again by Hangfire as soon as a live
-    server exists (queued); with no live server it waits for one (orphaned).
+    With a live server, a Processing job of a dead server is fetched again (Hangfire 1.7 as soon as
+    the dead worker's connection dropped, 1.8 after its 5-minute invisibility timeout), and an
+    Enqueued, Awaiting or just created (no state yet) job waits its turn: queued.  With no live
+    server, every unfinished job waits for a background app to start, whatever its state: orphaned.
+    ``now`` is the database's clock, against which Hangfire 1.8 also writes its heartbeats.
     """
     alive = live_servers(hangfire, now, server_timeout)
     views = []
     for job in hangfire.jobs:
-        if job.state != PROCESSING_JOB_STATE:
-            status = JOB_QUEUED
-        elif job.server_id in alive:
+        if not alive:
+            status = JOB_ORPHANED
+        elif job.state == PROCESSING_JOB_STATE and job.server_id in alive:
             status = JOB_RUNNING
         else:
-            status = JOB_QUEUED if alive else JOB_ORPHANED
+            status = JOB_QUEUED
         age = age_of(job.since, now)
         hung = status == JOB_RUNNING and stuck_after > 0 and age is not None and age > stuck_after
         views.append(JobView(job, status, age, hung))
@@ -470,8 +475,9 @@ def plan(steps, status_ids, now, stuck_after, reset, hangfire=None, server_timeo
         resets = [view for view in views if view.status_code in RESETTABLE]
     for job in jobs:
         if job.status == JOB_ORPHANED:
-            warnings.append("%s on server %s, and no background server is alive: Hangfire will run it again "
-                            "when a background app starts" % (job.describe(), job.job.server_id or "unknown"))
+            warnings.append("%s%s, and no background server is alive: Hangfire runs it when a background app "
+                            "starts" % (job.describe(), " on server %s" % job.job.server_id if job.job.server_id
+                                        else ""))
         if job.hung:
             warnings.append("%s, %s s, longer than stuck_after (%s s): reported as hung, not reset; "
                             "Generate's Cancel stops it" % (job.describe(), job.age_seconds, stuck_after))
@@ -548,12 +554,13 @@ def failed_history(current_plan, rows, lines):
 def select_history(rows, window, lines, labels):
     """Newest-first history lines of the failed types, at most ``lines`` per type.
 
-    rows: (type_id, date, message) as read, newest first.  labels: type_id -> type code.
+    rows: (type_id, date, message, line id) as read, newest first.  labels: type_id -> type code.
     """
     taken = {}
     wanted = dict(window)
     selected = []
-    for type_id, date, message in rows:
+    for row in rows:
+        type_id, date, message = row[0], row[1], row[2]
         if type_id not in wanted or taken.get(type_id, 0) >= lines:
             continue
         taken[type_id] = taken.get(type_id, 0) + 1

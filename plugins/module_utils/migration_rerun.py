@@ -6,9 +6,10 @@
 The background app's ``GET /api/DataMigration/MigrateData/{type}`` does what the
 Migrate button does: it enqueues the type's Hangfire jobs with the selection
 already saved in the database, and answers at once. The run then goes on in
-Hangfire; this module watches it by reading the step (one SELECT a poll) until
-it ends in success or error, or the time allowed runs out. Each request is sent
-once: when it fails, the database says whether the run started anyway.
+Hangfire; this module watches it with one SELECT a poll (the step, its history
+lines since the request, Hangfire's jobs, the locked reports, the database's
+clock) and judges each poll by the rules of migration_recovery. Each request
+is sent once: when it fails, the database says whether the run started anyway.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,6 +23,7 @@ from ansible_collections.ceds.generate.plugins.module_utils import (
     connection,
     migration_options,
     migration_plan,
+    migration_recovery,
     migration_report,
     migration_tables,
 )
@@ -33,29 +35,23 @@ from ansible_collections.ceds.generate.plugins.module_utils.connection_string im
 )
 
 MODULE_NAME = "ceds.generate.migration_run"
-# Generate runs its migrations in this order, each on the data of the one before.
-GENERATE_ORDER = ("ods", "rds", "report")
 MIGRATE_PATH = "/api/DataMigration/MigrateData/%s"
 CANCEL_PATH = "/api/DataMigration/MigrateData/Cancel/%s"
 MIN_TIMEOUT = 1800
 DEFAULT_POLL = 30
 MAX_POLL = 3600
-
-OUTCOME_SUCCESS = "success"
-OUTCOME_ERROR = "error"
-OUTCOME_TIMEOUT = "timeout"
-OUTCOME_NOT_STARTED = "not started"
-OUTCOME_WOULD_START = "would start"
-OUTCOME_CANCELLED = "cancelled"
-OUTCOME_NOT_HUNG = "not hung"
-# Outcomes after which the next type may go on (and the task does not fail).
-OUTCOMES_OK = (OUTCOME_SUCCESS, OUTCOME_WOULD_START, OUTCOME_CANCELLED, OUTCOME_NOT_HUNG)
+DEFAULT_START_TIMEOUT = 120
+# History lines of the run read per poll, newest first: a run writes a handful (one per task before 12.0).
+RUN_LINES = 100
+MAX_REPORTS = 100
+# Who writes the audit line of a report selection.
+SELECTED_BY = MODULE_NAME
 
 
 def new_outcome(type_code):
     """One type's entry of the result, before anything happened to it."""
     return {"type_code": type_code, "triggered": False, "outcome": None, "elapsed_seconds": 0,
-            "duration_seconds": None, "last_history_line": None, "history": [], "reason": None}
+            "duration_seconds": None, "last_history_line": None, "history": [], "reason": None, "reports": []}
 
 
 def argument_spec():
@@ -65,23 +61,15 @@ def argument_spec():
         state=dict(type="str", default="rerun", choices=["rerun", "cancel"]),
         background_url=dict(type="str", required=True),
         types=dict(type="list", elements="str", required=True),
+        reports=dict(type="list", elements="str", default=[]),
         poll=dict(type="int", default=DEFAULT_POLL),
         timeout=dict(type="int"),
+        start_timeout=dict(type="int", default=DEFAULT_START_TIMEOUT),
         http_timeout=dict(type="int", default=30),
         validate_certs=dict(type="bool", default=True),
     )
     spec.update(migration_options.evidence_argument_spec())
     return spec
-
-
-def in_generate_order(types):
-    """The types once each, in Generate's order (ods, rds, report), others after them as given."""
-    unique = []
-    for type_code in types:
-        if type_code not in unique:
-            unique.append(type_code)
-    known = [code for code in GENERATE_ORDER if code in unique]
-    return known + [code for code in unique if code not in GENERATE_ORDER]
 
 
 def default_timeout(last_duration_seconds, database_version):
@@ -103,34 +91,33 @@ def check_options(params):
             "poll must be between 1 and %d seconds, got %d" % (MAX_POLL, params["poll"]))
     if params.get("timeout") is not None and params["timeout"] < 1:
         raise ConnectionOptionsError("timeout must be a positive number of seconds, got %d" % params["timeout"])
+    if not 1 <= params.get("start_timeout", DEFAULT_START_TIMEOUT) <= MAX_POLL:
+        raise ConnectionOptionsError("start_timeout must be between 1 and %d seconds, got %d"
+                                     % (MAX_POLL, params["start_timeout"]))
     if not 1 <= params["http_timeout"] <= 600:
         raise ConnectionOptionsError("http_timeout must be between 1 and 600 seconds, got %d"
                                      % params["http_timeout"])
-    if not params["types"] or any(not code or not code.replace("_", "").isalnum() for code in params["types"]):
+    bad = migration_recovery.bad_types(params["types"] or [])
+    if not params["types"] or bad:
         raise ConnectionOptionsError(
-            "types must name migration types such as ods, rds and report, got %r" % (params["types"],))
-
-
-class Watch:
-    """One step as one poll read it."""
-
-    def __init__(self, status_code, trigger, duration, newest_line, job_active):
-        self.status_code = status_code
-        self.trigger = trigger
-        self.duration = duration
-        self.newest_line = newest_line
-        self.job_active = job_active
+            "types must name Generate's migration types in lower case (%s), got %r: Generate's MigrateData compares "
+            "them case-sensitively and does nothing for any other value"
+            % (", ".join(migration_recovery.MIGRATE_TYPES), bad or params["types"]))
+    reports = params.get("reports") or []
+    if len(reports) > MAX_REPORTS or any(not code or len(code) > 100 or "\x00" in code for code in reports):
+        raise ConnectionOptionsError(
+            "reports must name at most %d report codes of GenerateReports (such as c002), each of 1 to 100 "
+            "characters" % MAX_REPORTS)
 
 
 class Recovery:
-    """Re-run or cancel migrations of one Generate environment, one type at a time.
+    """Re-run or cancel migrations of one Generate environment, one run at a time.
 
     table: a MigrationTable on an open connection.  request: GETs one path of the
     background app (raises app_probe.ProbeFailed).  say: prints one progress line.
     """
 
-    def __init__(self, table, params, check_mode, request, say, clock=time.monotonic, sleep=time.sleep,
-                 now=migration_tables.utc_now):
+    def __init__(self, table, params, check_mode, request, say, clock=time.monotonic, sleep=time.sleep):
         self.table = table
         self.params = params
         self.check_mode = check_mode
@@ -138,14 +125,14 @@ class Recovery:
         self.say = say
         self.clock = clock
         self.sleep = sleep
-        self.now = now
         self.requests_sent = []
+        self.warnings = []
 
     def observe(self):
         """Steps and Hangfire's state, read and planned as data_migrations reads them (no reset)."""
         snapshot, evidence = migration_tables.observe(self.table, self.params)
         self.table.rollback()
-        plan = migration_tables.decide(snapshot, evidence, dict(self.params, state="status"), self.now())
+        plan = migration_tables.decide(snapshot, evidence, dict(self.params, state="status"))
         return snapshot, evidence, plan
 
     def _send(self, path):
@@ -157,29 +144,39 @@ class Recovery:
             return "%s" % exc
         return None
 
-    def watch(self, step, since, status_ids):
-        """One SELECT: the step's status, trigger date and duration, its newest history line since ``since``,
-        and whether a job of its type still runs or waits (Hangfire marks a job Succeeded after the step)."""
-        evidence = self.table.read_evidence(window=[(step.type_id, since)], lines=1, steps=True)
+    def poll(self, step, since, status_ids, started):
+        """One SELECT: the step, the type's history lines since ``since`` (the database's clock at the request),
+        its unfinished jobs, the locked reports; as a migration_recovery.Poll (with the newest line)."""
+        evidence = self.table.read_evidence(window=[(step.type_id, since)], lines=RUN_LINES, steps=True,
+                                            locked_reports=True)
         self.table.rollback()
         codes = dict((status_id, code) for code, status_id in status_ids.items())
-        job_active = False
+        jobs = []
         if evidence.hangfire is not None:
-            jobs = migration_plan.classify_jobs(evidence.hangfire, self.now(), self.params["server_timeout"], 0)
-            job_active = any(job.belongs_to(step) and job.status != migration_plan.JOB_ORPHANED for job in jobs)
-        for step_id, status_id, trigger, duration in evidence.steps:
+            jobs = [job for job in migration_plan.classify_jobs(evidence.hangfire, evidence.now,
+                                                                self.params["server_timeout"], 0)
+                    if job.belongs_to(step)]
+        # The read takes a second of slack before ``since``; lines written before the request are not the run's.
+        lines = [message for type_id, date, message, _line in reversed(evidence.history)
+                 if type_id == step.type_id and date is not None and date >= since]
+        for step_id, status_id, _trigger, duration in evidence.steps:
             if step_id == step.id:
-                newest = evidence.history[0][2] if evidence.history else None
-                return Watch(codes.get(status_id), migration_plan.to_utc(trigger), duration, newest, job_active)
+                return migration_recovery.Poll(codes.get(status_id), duration, lines, jobs,
+                                               evidence.locked_reports or [], int(self.clock() - started))
         raise migration_tables.RunFailed("step %s is no longer in DataMigrations" % step.label)
 
     def run(self):
-        """Every type in Generate's order; stops at the first that does not end in success."""
+        """Every run in Generate's order; stops at the first that does not end well."""
         outcomes = []
-        for type_code in in_generate_order(self.params["types"]):
+        if self.params["state"] == "rerun":
+            snapshot, _evidence, _plan = self.observe()
+            types = migration_recovery.runs_for(self.params["types"], snapshot.database_version)
+        else:
+            types = migration_recovery.in_generate_order(self.params["types"])
+        for type_code in types:
             outcome = self.rerun(type_code) if self.params["state"] == "rerun" else self.cancel(type_code)
             outcomes.append(outcome)
-            if outcome["outcome"] not in OUTCOMES_OK:
+            if outcome["outcome"] not in migration_recovery.OUTCOMES_OK:
                 break
         return outcomes
 
@@ -191,125 +188,154 @@ class Recovery:
         raise migration_tables.RunFailed("DataMigrations has no step of type %s: name one of %s"
                                          % (type_code, ", ".join(view.step.label for view in plan.views)))
 
+    def _selection(self, type_code, evidence):
+        """(selection, to lock, legacy, problem) of a run: reports only for a report run."""
+        if type_code != migration_recovery.REPORT:
+            return [], [], [], None
+        given = self.params.get("reports") or []
+        rows = self.table.read_reports(given) if given and not evidence.locked_reports else {}
+        selection, to_lock, problem = migration_recovery.report_selection(
+            evidence.locked_reports, given, dict((code, row[:2]) for code, row in rows.items()))
+        legacy = [code for code in selection if code in evidence.legacy_reports or rows.get(code, (0, 0, 0))[2]]
+        return selection, to_lock, legacy, problem
+
     def rerun(self, type_code):
-        """Trigger Generate's re-run of one type when nothing runs, and wait for its end."""
-        snapshot, _evidence, plan = self.observe()
+        """Trigger Generate's run of one type when nothing runs, on a report selection, and wait for its end."""
+        snapshot, evidence, plan = self.observe()
         view = self._step(plan, type_code)
         outcome = new_outcome(type_code)
         if plan.active_jobs:
-            outcome.update(outcome=OUTCOME_NOT_STARTED, reason="a migration is running or queued: %s"
-                           % "; ".join(plan.blockers))
+            outcome.update(outcome=migration_recovery.OUTCOME_NOT_STARTED,
+                           reason="a migration is running or queued: %s" % "; ".join(plan.blockers))
             return outcome
         # A stuck step is no run: nothing will finish it (in check mode, the reset would set it to success).
         if view.status_code in migration_plan.ACTIVE and not view.stuck:
-            outcome.update(outcome=OUTCOME_NOT_STARTED, reason="%s is already %s" % (type_code, view.status_code))
+            outcome.update(outcome=migration_recovery.OUTCOME_NOT_STARTED,
+                           reason="%s is already %s" % (type_code, view.status_code))
+            return outcome
+        selection, to_lock, legacy, problem = self._selection(type_code, evidence)
+        outcome["reports"] = selection
+        if problem is not None:
+            outcome.update(outcome=migration_recovery.OUTCOME_NOT_STARTED, reason=problem)
             return outcome
         timeout = self.params.get("timeout") or default_timeout(view.step.last_duration_seconds,
                                                                 snapshot.database_version)
+        on_reports = (" on reports %s" % ", ".join(selection)) if selection else ""
         if self.check_mode:
-            outcome.update(outcome=OUTCOME_WOULD_START, reason="%s is %s and no migration is running or queued; "
-                           "would wait up to %d s" % (type_code, view.status_code, timeout))
+            outcome.update(outcome=migration_recovery.OUTCOME_WOULD_START, reason=(
+                "%s is %s and no migration is running or queued; would %srun %s%s and wait up to %d s"
+                % (type_code, view.status_code, ("lock %s, then " % ", ".join(to_lock)) if to_lock else "",
+                   type_code, on_reports, timeout)))
             return outcome
-        before = view.step.last_trigger_date
+        if to_lock:
+            message = "REPORT selection locked (%s) by %s" % (", ".join(to_lock), SELECTED_BY)
+            conflict = self.table.lock_reports(to_lock, view.step.type_id, message)
+            if conflict is not None:
+                outcome.update(outcome=migration_recovery.OUTCOME_NOT_STARTED, reason=conflict)
+                return outcome
+        since = self.table.read_evidence(hangfire=False).now
+        self.table.rollback()
+        self.say("%s: run%s requested" % (type_code, on_reports))
         failure = self._send(MIGRATE_PATH % type_code)
         outcome["triggered"] = True
-        if failure is not None and not self._started_anyway(type_code, before):
-            outcome.update(outcome=OUTCOME_NOT_STARTED, reason="%s; the run did not start" % failure)
-            return outcome
-        return self._wait(view.step, before, timeout, outcome, snapshot.status_ids)
+        watch = migration_recovery.RunWatch(type_code, selection, legacy, self.params["start_timeout"], timeout)
+        if failure is not None:
+            # The request failed, or its answer was lost: the database says whether the run started anyway.
+            watch.start_timeout = 0
+        return self._wait(view.step, since, snapshot.status_ids, watch, outcome, failure)
 
-    def _started_anyway(self, type_code, before):
-        """After a failed request: whether Generate started the run all the same (a job, or a new trigger)."""
-        _snapshot, _evidence, plan = self.observe()
-        view = self._step(plan, type_code)
-        started = any(job.belongs_to(view.step) for job in plan.active_jobs)
-        return started or view.step.last_trigger_date != before or view.status_code in migration_plan.ACTIVE
-
-    def _wait(self, step, before, timeout, outcome, status_ids):
+    def _wait(self, step, since, status_ids, watch, outcome, failure=None):
         started = self.clock()
         while True:
-            watch = self.watch(step, before, status_ids)
-            elapsed = int(self.clock() - started)
-            self.say("%s: %s elapsed, %s%s" % (step.label, elapsed_text(elapsed), watch.status_code,
-                                               (", " + watch.newest_line) if watch.newest_line else ""))
-            outcome.update(elapsed_seconds=elapsed, last_history_line=watch.newest_line)
-            new_run = watch.trigger is not None and watch.trigger != before
-            ended = new_run and not watch.job_active
-            if ended and watch.status_code == migration_plan.TARGET and watch.duration is not None:
-                outcome.update(outcome=OUTCOME_SUCCESS, duration_seconds=watch.duration)
+            poll = self.poll(step, since, status_ids, started)
+            newest = poll.lines[-1] if poll.lines else None
+            self.say("%s: %s elapsed, %s%s%s" % (step.label, elapsed_text(poll.elapsed), poll.status_code,
+                                                 ", %d job(s)" % len(poll.jobs) if poll.jobs else "",
+                                                 (", " + newest) if newest else ""))
+            outcome.update(elapsed_seconds=poll.elapsed, last_history_line=newest)
+            judged = watch.judge(poll)
+            if judged is not None:
+                result, reason = judged
+                if result == migration_recovery.OUTCOME_NOT_STARTED and failure is not None:
+                    reason = "%s; the run did not start" % failure
+                outcome.update(outcome=result, reason=reason)
+                if result == migration_recovery.OUTCOME_SUCCESS:
+                    outcome["duration_seconds"] = poll.duration
+                elif result in (migration_recovery.OUTCOME_ERROR, migration_recovery.OUTCOME_STUCK,
+                                migration_recovery.OUTCOME_INCOMPLETE):
+                    outcome["history"] = self._history(step, since)
                 return outcome
-            if ended and watch.status_code == "error":
-                outcome.update(outcome=OUTCOME_ERROR, history=self._history(step, watch.trigger),
-                               reason="%s ended in error" % step.label)
-                return outcome
-            if elapsed >= timeout:
-                outcome.update(outcome=OUTCOME_TIMEOUT, reason="still running after %d s; left running" % elapsed)
-                return outcome
-            self.sleep(min(self.params["poll"], max(timeout - elapsed, 1)))
+            self.sleep(max(1, min(self.params["poll"], watch.timeout - poll.elapsed)))
 
     def _history(self, step, since):
         """The run's history lines, newest first."""
         lines = max(self.params.get("history_lines") or 0, 1)
         evidence = self.table.read_evidence(hangfire=False, window=[(step.type_id, since)], lines=lines)
         self.table.rollback()
-        return [{"date": migration_plan.iso_utc(migration_plan.to_utc(date)), "message": message}
-                for _type_id, date, message in evidence.history]
+        return [{"date": migration_plan.iso_utc(date), "message": message}
+                for _type_id, date, message, _line in evidence.history if date is not None and date >= since]
 
     def cancel(self, type_code):
-        """Ask Generate to cancel a hung run of one type, and wait until Hangfire and the step show it ended."""
-        _snapshot, _evidence, plan = self.observe()
+        """Ask Generate to cancel a hung run of one type, and wait until each cancelled worker has closed and no
+        job of the type is left; nothing may be reset before that."""
+        _snapshot, evidence, plan = self.observe()
         view = self._step(plan, type_code)
         outcome = new_outcome(type_code)
         if not view.hung:
-            outcome.update(outcome=OUTCOME_NOT_HUNG, reason="%s has no job running longer than stuck_after"
-                           % type_code)
+            outcome.update(outcome=migration_recovery.OUTCOME_NOT_HUNG,
+                           reason="%s has no job running longer than stuck_after" % type_code)
             return outcome
+        running = [job.job for job in plan.jobs
+                   if job.belongs_to(view.step) and job.job.state == migration_plan.PROCESSING_JOB_STATE]
+        watch = migration_recovery.CancelWatch(type_code, running, self.params.get("timeout") or MIN_TIMEOUT)
+        unstoppable = ["job %s %s takes no cancellation token: Generate's cancel deletes it, but it runs to its end"
+                       % (job.id, job.method) for job in watch.unstoppable()]
         if self.check_mode:
-            outcome.update(outcome=OUTCOME_WOULD_START, reason="%s is hung: would ask Generate to cancel it"
-                           % type_code)
+            outcome.update(outcome=migration_recovery.OUTCOME_WOULD_START,
+                           reason="; ".join(["%s is hung: would ask Generate to cancel it" % type_code] + unstoppable))
             return outcome
+        self.warnings.extend(unstoppable)
+        since = evidence.now
         failure = self._send(CANCEL_PATH % type_code)
         outcome["triggered"] = True
-        timeout = self.params.get("timeout") or MIN_TIMEOUT
         started = self.clock()
         while True:
-            _snapshot, _evidence, plan = self.observe()
-            view = self._step(plan, type_code)
-            processing = [job for job in plan.jobs if job.job.state == migration_plan.PROCESSING_JOB_STATE]
-            elapsed = int(self.clock() - started)
-            self.say("%s: cancel, %s elapsed, %s, %d Processing job(s)" % (
-                type_code, elapsed_text(elapsed), view.status_code, len(processing)))
-            outcome["elapsed_seconds"] = elapsed
-            if not processing and view.status_code == "error":
-                outcome.update(outcome=OUTCOME_CANCELLED)
+            poll = self.poll(view.step, since, plan.status_ids, started)
+            self.say("%s: cancel, %s elapsed, %s, %d job(s) left" % (
+                type_code, elapsed_text(poll.elapsed), poll.status_code, len(poll.jobs)))
+            outcome.update(elapsed_seconds=poll.elapsed, last_history_line=poll.lines[-1] if poll.lines else None)
+            judged = watch.judge(poll)
+            if judged is not None:
+                result, reason = judged
+                if reason and failure:
+                    reason = "%s; %s" % (failure, reason)
+                outcome.update(outcome=result, reason=reason)
                 return outcome
-            if elapsed >= timeout:
-                outcome.update(outcome=OUTCOME_TIMEOUT, reason="%scancel not done after %d s: %d Processing job(s), "
-                               "%s is %s" % ("%s; " % failure if failure else "", elapsed, len(processing),
-                                             type_code, view.status_code))
-                return outcome
-            self.sleep(min(self.params["poll"], max(timeout - elapsed, 1)))
+            self.sleep(max(1, min(self.params["poll"], watch.timeout - poll.elapsed)))
 
 
-def result_of(outcomes, plan, snapshot, evidence, now, check_mode):
+def result_of(outcomes, plan, snapshot, evidence, check_mode):
     """The task result: changed, msg, one entry per type, and the migration facts as they are now."""
-    failed = [entry for entry in outcomes if entry["outcome"] not in OUTCOMES_OK]
+    failed = [entry for entry in outcomes if entry["outcome"] not in migration_recovery.OUTCOMES_OK]
     parts = []
     for entry in outcomes:
         text = "%s %s" % (entry["type_code"], entry["outcome"])
-        if entry["outcome"] == OUTCOME_SUCCESS:
+        if entry["outcome"] == migration_recovery.OUTCOME_SUCCESS:
             text += " in %s s" % entry["duration_seconds"]
-        if entry["reason"] and entry["outcome"] != OUTCOME_SUCCESS:
+            if entry["reports"]:
+                text += " on reports %s" % ", ".join(entry["reports"])
+        if entry["reason"] and entry["outcome"] != migration_recovery.OUTCOME_SUCCESS:
             text += " (%s)" % entry["reason"]
-        if entry["outcome"] == OUTCOME_ERROR and entry["history"]:
+        if entry["outcome"] != migration_recovery.OUTCOME_SUCCESS and entry["history"]:
             text += ": %s" % " | ".join(line["message"] for line in entry["history"])
         parts.append(text)
     result = {
-        "changed": any(entry["triggered"] or entry["outcome"] == OUTCOME_WOULD_START for entry in outcomes),
+        "changed": any(entry["triggered"] or entry["outcome"] == migration_recovery.OUTCOME_WOULD_START
+                       for entry in outcomes),
         "msg": "; ".join(parts) if parts else "nothing to do",
         "runs": outcomes,
         "ansible_facts": {"generate_migrations": migration_report.facts(
-            plan, [], snapshot.database_version, snapshot.metadata_status, now, evidence.locked_reports,
+            plan, [], snapshot.database_version, snapshot.metadata_status, evidence.now, evidence.locked_reports,
             evidence.hangfire_unavailable)},
     }
     if failed and not check_mode:
@@ -343,7 +369,8 @@ def execute(params, check_mode, environ=None, say=None, request=None, sleep=time
         table.connection = connection.connect(options)
         outcomes = recovery.run()
         snapshot, evidence, plan = recovery.observe()
-        result = result_of(outcomes, plan, snapshot, evidence, migration_tables.utc_now(), check_mode)
+        result = result_of(outcomes, plan, snapshot, evidence, check_mode)
+        result["warnings"] = [scrub(warning, secrets) for warning in recovery.warnings + plan.warnings]
     except (connection.DatabaseError, migration_tables.RunFailed) as exc:
         failure = scrub(exc, secrets)
     except connection.pyodbc.Error as exc:

@@ -34,15 +34,11 @@ MAX_STEPS = 1000
 
 
 MAX_EVIDENCE_ROWS = 5000
+_EPOCH = datetime.datetime(1900, 1, 1)
 
 
 class RunFailed(Exception):
     """The run stops here; the text is the one-line message for the user."""
-
-
-def utc_now():
-    """The current time as a naive UTC datetime, as Generate stores it."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 class Snapshot:
@@ -59,10 +55,14 @@ class Evidence:
     """What the evidence read returned: Hangfire's state, history lines, locked reports, steps for the guard."""
 
     def __init__(self):
+        # The database's UTC clock, read in the same SELECT: every age is taken against it.
+        self.now = None
         self.hangfire = None
         self.hangfire_unavailable = None
         self.history = []
         self.locked_reports = None
+        # The locked reports that Generate migrates the old way (UseLegacyReportMigration): nothing unlocks them.
+        self.legacy_reports = []
         self.steps = []
         self.warnings = []
 
@@ -84,6 +84,18 @@ class MigrationTable:
         self.schema = options["schema"]
         self.executed_queries = []
         self._has_configuration = True
+        self._clock = None
+
+    @property
+    def clock(self):
+        """The expression of the database's UTC now, for the DBMS the driver names (asked once)."""
+        if self._clock is None:
+            try:
+                name = self.connection.getinfo(pyodbc.SQL_DBMS_NAME)
+            except (AttributeError, pyodbc.Error):
+                name = None
+            self._clock = statements.database_clock(name)
+        return self._clock
 
     def _execute(self, sql, params, action, tables=()):
         """Send one statement; on an error, roll back and raise it translated.
@@ -282,7 +294,7 @@ class MigrationTable:
         if hangfire and not use_hangfire:
             evidence.hangfire_unavailable = "hangfire is set to ignore"
         parts = {"hangfire": use_hangfire, "history": bool(window) and lines > 0, "locked_reports": locked_reports}
-        while steps or any(parts.values()):
+        while True:
             params = []
             if parts["history"]:
                 for type_id, since in window:
@@ -296,7 +308,7 @@ class MigrationTable:
             sql = statements.read_evidence(
                 self.schema, self.options["hangfire_schema"] if parts["hangfire"] else None,
                 [since is not None for _type_id, since in window] if parts["history"] else None,
-                parts["locked_reports"], steps)
+                parts["locked_reports"], steps, self.clock)
             try:
                 names = [name for part, name in (("history", statements.HISTORY_TABLE),
                                                  ("locked_reports", statements.REPORTS_TABLE)) if parts[part]]
@@ -332,13 +344,23 @@ class MigrationTable:
                 if job is not None:
                     evidence.hangfire.jobs.append(job)
             elif kind == "history":
-                evidence.history.append((_number(row["number"]), row["date"], row["text1"]))
+                evidence.history.append((_number(row["number"]), migration_plan.to_utc(row["date"]), row["text1"],
+                                         _number(row["id"])))
             elif kind == "locked_report":
                 evidence.locked_reports.append(row["id"])
+                if row["number"] is not None and _number(row["number"]) != 0:
+                    evidence.legacy_reports.append(row["id"])
+            elif kind == "clock":
+                evidence.now = migration_plan.to_utc(row["date"])
+        if evidence.now is None:
+            raise RunFailed("the database's clock could not be read: every age is taken against it")
+        # Newest first, lines of one instant by their id (the read orders them by kind and date only).
+        evidence.history.sort(key=lambda line: (line[1] or _EPOCH, line[3] if isinstance(line[3], int) else 0),
+                              reverse=True)
         if evidence.hangfire is not None:
             evidence.hangfire.jobs.sort(key=lambda job: "%20s" % job.id)
 
-    def apply(self, plan, params, now, unlock=()):
+    def apply(self, plan, params, unlock=()):
         """Reset the plan's steps, check in the same transaction that nothing else moved, audit, commit.
 
         Returns None once the transaction is committed, or, with everything rolled
@@ -357,6 +379,7 @@ class MigrationTable:
         # The UPDATEs hold the reset rows' locks until the commit; this read sees every other change
         # committed since the plan's read, and the reset rows as written.
         current = self.read_evidence(hangfire=plan.hangfire is not None, steps=True)
+        now = current.now
         conflict = migration_plan.guard(plan, current.steps, current.hangfire, now, plan.server_timeout)
         if conflict is not None:
             self.rollback()
@@ -370,6 +393,37 @@ class MigrationTable:
         except pyodbc.Error as exc:
             self.rollback()
             raise translate(exc, "committing the reset", self.options)
+        return None
+
+    def read_reports(self, codes):
+        """code -> (active, locked, legacy) of the report codes ``codes`` that GenerateReports holds."""
+        cursor = self._execute(statements.read_reports(self.schema, len(codes)), list(codes), "reading the reports",
+                               self._tables([statements.REPORTS_TABLE]))
+        rows = self._fetch_rows(cursor, MAX_STEPS)
+        self.rollback()
+        return dict((row["reportcode"], (bool(_number(row["isactive"])), bool(_number(row["islocked"])),
+                                         bool(_number(row["uselegacyreportmigration"])))) for row in rows)
+
+    def lock_reports(self, codes, type_id, message):
+        """Lock the report codes ``codes`` for a report run, with one audit line (type ``type_id``), in one
+        transaction; return None once committed, or, with nothing written, why not."""
+        cursor = self._execute(statements.lock_reports(self.schema, len(codes)), list(codes), "locking the reports",
+                               self._tables([statements.REPORTS_TABLE]))
+        changed = cursor.rowcount
+        cursor.close()
+        # -1 (SET NOCOUNT ON) says nothing either way: the read below does.
+        current = self.read_evidence(hangfire=False, locked_reports=True)
+        unlocked = [code for code in codes if code not in (current.locked_reports or [])]
+        if unlocked or changed not in (-1, len(codes)):
+            self.rollback()
+            return "reports changed while being locked (%s): run again" % ", ".join(unlocked or codes)
+        self._execute(statements.write_audit(self.schema, 1), [type_id, current.now, message],
+                      "writing the audit history", self._tables([statements.HISTORY_TABLE])).close()
+        try:
+            self.connection.commit()
+        except pyodbc.Error as exc:
+            self.rollback()
+            raise translate(exc, "committing the report selection", self.options)
         return None
 
     def _write_audit(self, plan, audit_note, now, unlock=()):
@@ -401,10 +455,11 @@ def observe(table, params):
     return snapshot, evidence
 
 
-def decide(snapshot, evidence, params, now):
-    """The plan for what was read; an explicit stuck_after wins over Generate's timeout for its version."""
+def decide(snapshot, evidence, params):
+    """The plan for what was read, at the database's clock; an explicit stuck_after wins over Generate's timeout
+    for its version."""
     stuck_after = params.get("stuck_after")
     if stuck_after is None:
         stuck_after = migration_plan.default_stuck_after(snapshot.database_version)
-    return migration_plan.plan(snapshot.steps, snapshot.status_ids, now, stuck_after, params["state"] == "reset",
+    return migration_plan.plan(snapshot.steps, snapshot.status_ids, evidence.now, stuck_after, params["state"] == "reset",
                                evidence.hangfire, params["server_timeout"])

@@ -43,11 +43,28 @@ FINISHED_JOB_STATES = ("Succeeded", "Failed", "Deleted")
 MIGRATION_JOB_METHODS = tuple(sorted(MIGRATION_JOB_TYPES))
 # The parts the evidence read can hold; each is a SELECT of the same eight columns, joined by UNION ALL.
 EVIDENCE_COLUMNS = ("Kind", "Id", "Number", "Name", "Date", "Text1", "Text2", "Text3")
+# The database's own UTC clock, by the DBMS name its ODBC driver reports (SQL_DBMS_NAME). Every age is taken
+# against it, read in the same SELECT as the dates it is compared with: Hangfire 1.8 writes its heartbeats
+# with SYSUTCDATETIME() (Hangfire.SqlServer/SqlServerConnection.cs, v1.8.23), and Generate's C# writes
+# DateTime.UtcNow of the app server, which sits next to the database, never next to the controller.
+# No expression is common to the three: SQL Server's CURRENT_TIMESTAMP is the server's local time.
+DATABASE_CLOCKS = {
+    "microsoft sql server": "SYSUTCDATETIME()",
+    "postgresql": "(statement_timestamp() AT TIME ZONE 'UTC')",
+    "sqlite": "strftime('%Y-%m-%d %H:%M:%f', 'now')",
+}
+# Generate runs on SQL Server: a driver that names no DBMS we know is taken for one.
+DEFAULT_DATABASE_CLOCK = DATABASE_CLOCKS["microsoft sql server"]
 
 
 def is_valid_schema(schema):
     """Return True when ``schema`` is a plain identifier that may be quoted into SQL."""
     return isinstance(schema, str) and SCHEMA_PATTERN.fullmatch(schema) is not None
+
+
+def database_clock(dbms_name):
+    """The expression of the database's current UTC time, for the DBMS its driver names."""
+    return DATABASE_CLOCKS.get(("%s" % (dbms_name or "")).strip().lower(), DEFAULT_DATABASE_CLOCK)
 
 
 def quote_schema(schema):
@@ -120,7 +137,8 @@ def _history_source(schema, bounded):
             conditions.append('h."DataMigrationTypeId" = ?')
     return (
         "FROM (\n"
-        '  SELECT h."DataMigrationTypeId", h."DataMigrationHistoryDate", h."DataMigrationHistoryMessage",\n'
+        '  SELECT h."DataMigrationHistoryId", h."DataMigrationTypeId", h."DataMigrationHistoryDate",\n'
+        '    h."DataMigrationHistoryMessage",\n'
         '    ROW_NUMBER() OVER (PARTITION BY h."DataMigrationTypeId"\n'
         '      ORDER BY h."DataMigrationHistoryDate" DESC, h."DataMigrationHistoryId" DESC) AS "LineNumber"\n'
         '  FROM {s}."DataMigrationHistories" h\n'
@@ -146,6 +164,30 @@ def probe_table(schema, table):
 def unlock_reports(schema):
     """Unlock every locked report, as Generate's error path (MarkReportsAsComplete) does; no parameters."""
     return 'UPDATE {s}."GenerateReports" SET "IsLocked" = 0\nWHERE "IsLocked" = 1'.format(s=quote_schema(schema))
+
+
+def _placeholders(count):
+    if count < 1:
+        raise ValueError("at least one report code is required")
+    return ", ".join(["?"] * count)
+
+
+def read_reports(schema, count):
+    """The rows of ``count`` report codes (parameters): whether each is active, locked, and migrated the old way."""
+    return (
+        'SELECT g."ReportCode", CAST(g."IsActive" AS int) AS "IsActive", CAST(g."IsLocked" AS int) AS "IsLocked",\n'
+        '  CAST(g."UseLegacyReportMigration" AS int) AS "UseLegacyReportMigration"\n'
+        'FROM {s}."GenerateReports" g\nWHERE g."ReportCode" IN ({codes})'
+    ).format(s=quote_schema(schema), codes=_placeholders(count))
+
+
+def lock_reports(schema, count):
+    """Lock ``count`` active report codes (parameters) for a report run, as the web app's migratereport saves the
+    selection (generate.web/Controllers/Api/App/DataMigrationController.cs)."""
+    return (
+        'UPDATE {s}."GenerateReports" SET "IsLocked" = 1\n'
+        'WHERE "ReportCode" IN ({codes}) AND "IsActive" = 1 AND "IsLocked" = 0'
+    ).format(s=quote_schema(schema), codes=_placeholders(count))
 
 
 def write_audit(schema, line_count):
@@ -174,19 +216,26 @@ def _literals(values):
     return ", ".join("'%s'" % value for value in values)
 
 
-def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_reports=False, steps=False):
-    """One SELECT, a UNION ALL of the parts asked for, each row tagged by its "Kind".
+def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_reports=False, steps=False,
+                  clock=DEFAULT_DATABASE_CLOCK):
+    """One SELECT, a UNION ALL of the database's clock and the parts asked for, each row tagged by its "Kind".
 
+    clock: the database's UTC now (Date), an expression of DATABASE_CLOCKS, always read first.
     steps: every step's id (Id), status id (Number), trigger date (Date) and last duration (Text1),
     for the guard in the writing transaction and for watching a run.  hangfire_schema: Hangfire's servers (Id, Date = last heartbeat) and
     Generate's unfinished migration jobs (Id, Name = state, Date = the state's CreatedAt,
     Text1 = InvocationData, Text2 = Arguments, Text3 = the state's Data).  history_bounded: one
-    flag per type as in ``_history_source``, for history lines (Number = type id, Date,
-    Text1 = message); its parameters come first and are the only ones.  locked_reports: the
-    report codes (Id) Generate's report selection holds locked.
+    flag per type as in ``_history_source``, for history lines (Id = history id, Number = type id,
+    Date, Text1 = message); its parameters come first and are the only ones.  locked_reports: the
+    report codes (Id) Generate's report selection holds locked, with UseLegacyReportMigration (Number).
+    clock: the database's UTC now (Date), one of DATABASE_CLOCKS; its part is always read, first.
     """
     quoted = quote_schema(schema)
-    parts = []
+    if clock not in DATABASE_CLOCKS.values():
+        raise ValueError("unknown database clock")
+    # A one-row table with no column of its own: T-SQL, PostgreSQL and SQLite all take a derived table
+    # (a SELECT without FROM is not allowed in every dialect as a UNION member with ORDER BY).
+    parts = [_evidence_part("clock", {"Date": clock}, "FROM (SELECT 1 AS \"One\") o")]
     if steps:
         parts.append(_evidence_part("step", {
             "Id": 'CAST(m."DataMigrationId" AS varchar(20))',
@@ -206,38 +255,46 @@ def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_rep
             "Text1": 'j."InvocationData"',
             "Text2": 'j."Arguments"',
             "Text3": 'x."Data"',
-        }, 'FROM {h}."Job" j\nLEFT JOIN {h}."State" x ON x."Id" = j."StateId"\n'
-           'WHERE j."StateName" NOT IN ({finished})\n  AND ({methods})'.format(
+        }, 'FROM {h}."Job" j\nLEFT JOIN {h}."State" x ON x."JobId" = j."Id" AND x."Id" = j."StateId"\n'
+           # A job just created has no state yet (StateName NULL) until it is Enqueued or Awaiting.
+           'WHERE (j."StateName" IS NULL OR j."StateName" NOT IN ({finished}))\n  AND ({methods})'.format(
                h=hangfire, finished=_literals(FINISHED_JOB_STATES), methods=methods)))
     if history_bounded:
         parts.append(_evidence_part("history", {
+            "Id": 'CAST(r."DataMigrationHistoryId" AS varchar(20))',
             "Number": 'r."DataMigrationTypeId"',
             "Date": 'r."DataMigrationHistoryDate"',
             "Text1": 'r."DataMigrationHistoryMessage"',
         }, _history_source(schema, history_bounded)))
     if locked_reports:
-        parts.append(_evidence_part("locked_report", {"Id": 'g."ReportCode"'},
+        parts.append(_evidence_part("locked_report", {"Id": 'g."ReportCode"',
+                                                      "Number": 'CAST(g."UseLegacyReportMigration" AS int)'},
                                     'FROM {s}."GenerateReports" g\nWHERE g."IsLocked" = 1'.format(s=quoted)))
-    if not parts:
-        raise ValueError("the evidence read needs at least one part")
     return "\nUNION ALL\n".join(parts) + '\nORDER BY "Kind", "Date" DESC, "Id"'
 
 
-def every_statement(schema=GENERATE_SCHEMA, max_steps=3, hangfire_schema=HANGFIRE_SCHEMA):
-    """Every statement text the collection can send for ``schema`` (for grammar checks and review)."""
+def every_statement(schema=GENERATE_SCHEMA, max_steps=3, hangfire_schema=HANGFIRE_SCHEMA, clock=DEFAULT_DATABASE_CLOCK):
+    """Every statement text the collection can send for ``schema`` (for grammar checks and review).
+
+    ``clock`` picks the database clock the evidence reads use (SQL Server's by default).
+    """
+    def evidence(*args, **kwargs):
+        return read_evidence(schema, *args, clock=clock, **kwargs)
     texts = [read_steps(schema), read_steps_without_configuration(schema), reset_step(schema),
-             unlock_reports(schema), read_evidence(schema, hangfire_schema, steps=True),
-             read_evidence(schema, None, [True], steps=True), read_evidence(schema, hangfire_schema, [True], steps=True)]
+             unlock_reports(schema), evidence(hangfire_schema, steps=True), evidence(None, [True], steps=True),
+             evidence(hangfire_schema, [True], steps=True), evidence(None, steps=True), evidence()]
     for count in range(1, max_steps + 2):
         texts.append(write_audit(schema, count))
+        texts.append(read_reports(schema, count))
+        texts.append(lock_reports(schema, count))
     for count in range(1, max_steps + 1):
         for hangfire in (hangfire_schema, None):
             for locked in (True, False):
-                texts.append(read_evidence(schema, hangfire, [True] * count, locked))
-                texts.append(read_evidence(schema, hangfire, [False] * count, locked))
-    texts.append(read_evidence(schema, hangfire_schema, None, True))
-    texts.append(read_evidence(schema, hangfire_schema, None, False))
-    texts.append(read_evidence(schema, None, None, True))
+                texts.append(evidence(hangfire, [True] * count, locked))
+                texts.append(evidence(hangfire, [False] * count, locked))
+    texts.append(evidence(hangfire_schema, None, True))
+    texts.append(evidence(hangfire_schema, None, False))
+    texts.append(evidence(None, None, True))
     generate_tables = STEP_TABLES + (CONFIGURATIONS_TABLE, HISTORY_TABLE, REPORTS_TABLE)
     texts.extend(probe_table(schema, table) for table in generate_tables)
     texts.extend(probe_table(hangfire_schema, table) for table in HANGFIRE_TABLES)

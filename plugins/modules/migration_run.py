@@ -12,23 +12,49 @@ module: migration_run
 short_description: Re-run (or cancel) CEDS Generate migrations through Generate's own background app, and wait
 version_added: 1.1.0
 description:
-  - With O(state=rerun), asks Generate's background app to run each migration type of O(types) again, as its
-    Migrate button does (C(GET {background_url}/api/DataMigration/MigrateData/{type})), one type at a time in
-    Generate's order (C(ods), C(rds), C(report)), and waits for each to end before the next.
-  - Generate re-uses the selection saved in the database (for C(report), the locked reports and selected years).
-  - A type is never triggered while Hangfire shows a migration job running or queued, nor when its step is
-    already C(pending) or C(processing). Each request is sent once; when it fails or times out, the module reads
-    the database to see whether the run started anyway before deciding anything else.
-  - The wait reads the step (one SELECT per poll) every O(poll) seconds and prints a progress line (elapsed time,
-    the step's status, the newest history line), which AWX shows in the job output. A run ends in B(success)
-    (the step is C(success) with a new trigger date and a C(LastDurationInSeconds), and no job of its type runs
-    any more), B(error) (the step is
-    C(error); the task fails with the run's history lines, newest first) or B(timeout) (still running after
-    O(timeout); the task fails and the run is left running, never cancelled).
+  - With O(state=rerun), does what Generate's Migrate button does and waits for it to end. From Generate 12.0,
+    C(App.Migrate_Data) runs the whole pipeline (source to staging, validation, RDS and report tasks) over the
+    B(locked) reports whatever the type it is started for, so the types of O(types) are re-done by B(one)
+    C(report) run (C(GET {background_url}/api/DataMigration/MigrateData/report)), never C(ods) or C(rds) on
+    their own, which would run the same hours-long pipeline again. Before 12.0 (11.x) each type ran its own tasks;
+    each type of O(types) is run once, in Generate's order (C(ods), C(rds), C(report)), each waited for before
+    the next.
+  - A report run needs a report selection. The reports still locked (a run that crashed) are used. Otherwise the
+    codes of O(reports) are checked (each must exist in C(App.GenerateReports) and be active) and locked in one
+    transaction with an audit line in C(App.DataMigrationHistories), as the web app saves the selection before it
+    triggers the run. With neither, no request is sent and the task fails, saying so. A failed run unlocks its
+    reports (C(CompleteMigration) with error), and a report run with nothing locked migrates nothing and still ends
+    in success.
+  - A run is never triggered while Hangfire shows a migration job running or queued, nor when its step is already
+    C(pending) or C(processing) with a job to finish it. Each request is sent once; when it fails or times out, the
+    module reads the database to see whether the run started anyway before deciding anything else.
+  - The wait reads, every O(poll) seconds and in one SELECT, the step, its history lines since the request,
+    Hangfire's unfinished jobs of its type, the locked reports and the database's clock, and prints a progress
+    line, which AWX shows in the job output. A run ends in B(success) only when the step is C(success), Generate
+    wrote its completion line after the request (for C(report) C(REPORT Migration Complete - successful), which
+    the last report's C(MarkReportAsComplete) writes; for the others C(App.Migrate_Data)'s C(Migration
+    Complete)), no job of the run is left (per-report jobs and their continuations included) and the selected
+    reports are unlocked (those Generate migrates the old way, C(UseLegacyReportMigration), excepted, since nothing
+    unlocks them).
+  - Otherwise a run ends in B(error) (the step is C(error) and Generate wrote its error lines), B(stuck) (started,
+    but no job is left to finish it and the step is still C(pending) or C(processing), as when a per-report job
+    fails and Hangfire deletes it with its continuation; or its jobs wait for a background server that is not
+    alive), B(incomplete) (no job left and the step C(success), but without the completion line or with reports
+    still locked), B(not started) (no job and no history line of the run within O(start_timeout)) or
+    B(timeout) (still running after O(timeout); the run is left running, never cancelled). The task fails with the
+    reason and the run's history lines, newest first.
   - With O(state=cancel), for each type of O(types) whose job is hung (running longer than O(stuck_after)), asks
-    Generate to cancel it (C(GET {background_url}/api/DataMigration/MigrateData/Cancel/{type})) and waits until
-    Hangfire shows no C(Processing) migration job and the step is C(error). Generate's cancel deletes every
-    C(Processing) job, whatever its type. Hangfire's tables are never written by this module.
+    Generate to cancel it (C(GET {background_url}/api/DataMigration/MigrateData/Cancel/{type})). Generate's cancel
+    deletes every C(Processing) job, sets the step to C(error) and answers while the cancelled worker is still
+    running; the worker notices within about a second, and its catch block logs C(Error Occurred - ...) and calls
+    C(CompleteMigration) with error again, which would set a step reset meanwhile back to C(error) and unlock the
+    reports. So the cancel ends in B(cancelled) only once each cancelled worker has written its closing lines and no
+    C(Processing), C(Enqueued) or C(Awaiting) job of the type is left (Generate's cancel leaves the latter two);
+    nothing should be reset before that. A per-report job (C(ExecuteReportMigrationByYearLevelAndCategorySet))
+    takes no cancellation token, so Generate's cancel deletes it but it runs to its end; it is named in a warning,
+    and the cancel waits for its C(Report Complete) line. Hangfire's tables are never written by this module.
+  - Every age is taken against the database's clock, read in the same SELECT as the dates it is compared with, so
+    the controller's clock decides nothing.
   - Generate's background endpoints have no authentication; put O(background_url) on a network only operators
     reach.
   - The module runs on the controller (or execution environment) through its action plugin, whatever the
@@ -50,11 +76,28 @@ options:
     required: true
   types:
     description:
-      - Migration types to re-run or cancel (C(ods), C(rds), C(report), ...), taken in Generate's order whatever
-        the order given. With O(state=rerun) the first that does not end in success stops the rest.
+      - Migration types to re-do or cancel, in lower case as Generate's C(MigrateData) compares them
+        case-sensitively (it does nothing for C(ODS) and answers 200 all the same), that is C(ods), C(rds) or C(report).
+      - With O(state=rerun), from Generate 12.0 any non-empty list means one C(report) run; before 12.0 each type
+        once, in Generate's order, the first that does not end in success stopping the rest.
     type: list
     elements: str
     required: true
+  reports:
+    description:
+      - Report codes (C(App.GenerateReports.ReportCode), such as C(c002)) to migrate when no report is locked, as
+        the report migration page's selection. Each must exist and be active; they are locked, with an audit line,
+        before the run is triggered.
+      - Ignored when reports are still locked (a crashed run's selection is used as it is).
+    type: list
+    elements: str
+    default: []
+  start_timeout:
+    description:
+      - Seconds to wait for a run to show that it started (a Hangfire job of its type, or a history line) before
+        it counts as B(not started) (1 to 3600).
+    type: int
+    default: 120
   poll:
     description:
       - Seconds between two reads of the database while waiting (1 to 3600).
@@ -62,7 +105,7 @@ options:
     default: 30
   timeout:
     description:
-      - Seconds to wait for one type's run to end.
+      - Seconds to wait for one run to end.
       - When not set, three times the step's last successful duration, at least 1800, at most Generate's own
         command timeout for the installed version (30000 before 13.2, 300000 from 13.2). For O(state=cancel),
         1800.
@@ -130,10 +173,12 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Re-run the steps a reset set to success, and wait for them
+- name: Re-do the steps a reset set to success with Generate's own run, and wait for it
   ceds.generate.migration_run:
     background_url: http://generate-bg.internal:8081
     types: "{{ migration.reset_steps | map(attribute='type_code') | list }}"
+    # Used only when no report is locked any more (a failed run unlocks them).
+    reports: [c002, c089]
     server: sql01.example.org
     username: generate_monitor
     password: "{{ generate_db_password }}"
@@ -159,14 +204,15 @@ msg:
   description: One line per type's outcome.
   returned: always
   type: str
-  sample: "ods success in 1432 s; rds success in 3600 s"
+  sample: "report success in 5432 s on reports c002, c089"
 runs:
   description: One entry per type, in the order taken.
   returned: success
   type: list
   elements: dict
-  sample: [{"type_code": "ods", "triggered": true, "outcome": "success", "elapsed_seconds": 1450,
-            "duration_seconds": 1432, "last_history_line": "ODS Migration Complete", "history": [], "reason": null}]
+  sample: [{"type_code": "report", "triggered": true, "outcome": "success", "elapsed_seconds": 5450,
+            "duration_seconds": 5432, "last_history_line": "REPORT Migration Complete - successful", "history": [],
+            "reason": null, "reports": ["c002", "c089"]}]
   contains:
     type_code:
       description: The migration type.
@@ -177,8 +223,8 @@ runs:
       type: bool
       returned: success
     outcome:
-      description: V(success), V(error), V(timeout), V(not started), V(would start) (check mode), V(cancelled)
-        or V(not hung).
+      description: V(success), V(error), V(stuck), V(incomplete), V(timeout), V(not started), V(would start)
+        (check mode), V(cancelled) or V(not hung).
       type: str
       returned: success
     elapsed_seconds:
@@ -199,15 +245,25 @@ runs:
       elements: dict
       returned: success
     reason:
-      description: Why the type was not started, failed, or would be started; null after success.
+      description: Why the run was not started, did not end in success, or would be started; null after success.
       type: str
       returned: success
+    reports:
+      description: The reports the run migrates (empty for a type other than C(report)).
+      type: list
+      elements: str
+      returned: success
+warnings:
+  description: Jobs that Generate's cancel cannot stop, and the plan's warnings (orphaned or hung jobs).
+  returned: when there are some
+  type: list
+  elements: str
 requests_sent:
   description: The background app's paths requested, in order; each is sent once.
   returned: always
   type: list
   elements: str
-  sample: ["/api/DataMigration/MigrateData/ods"]
+  sample: ["/api/DataMigration/MigrateData/report"]
 ansible_facts:
   description: The fact C(generate_migrations) as the database holds it at the end, as
     M(ceds.generate.data_migrations) returns it (without history lines).
@@ -228,6 +284,8 @@ def main():
                          exception=connection.PYODBC_IMPORT_ERROR)
     result, secrets = migration_rerun.execute(module.params, module.check_mode, say=module.log)
     module.no_log_values.update(secrets)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
     if result.pop("failed", False):
         module.fail_json(**result)
     module.exit_json(**result)

@@ -52,7 +52,34 @@ def test_a_job_on_a_dead_server_with_no_live_server_is_orphaned_and_the_step_is_
     assert plan.orphaned_jobs == [7]
     assert plan.stuck_steps == ["report"]
     assert [view.step.label for view in plan.resets] == ["report"]
-    assert any("will run it again when a background app starts" in warning for warning in plan.warnings)
+    assert any("runs it when a background app starts" in warning for warning in plan.warnings)
+
+
+@pytest.mark.parametrize("state", ["Enqueued", "Awaiting", None])
+def test_with_no_live_server_a_waiting_job_is_orphaned_like_a_processing_one_and_the_reset_goes_ahead(state):
+    # Neither an Enqueued, an Awaiting nor a just created job runs before a background app starts, exactly
+    # like a Processing job of a dead server: the same rule for all of them, with a warning naming each.
+    rows = [("ods", "error", HOUR), ("rds", "success", HOUR), ("report", "pending", HOUR)]
+    plan = decide(rows, hangfire([("bg:1", 10 * HOUR)], [job(9, "report", state=state, age=60)]))
+    assert plan.orphaned_jobs == [9] and plan.blockers == []
+    assert [view.step.label for view in plan.resets] == ["ods", "report"]
+    assert [warning for warning in plan.warnings if warning.startswith("job 9 ")] == [
+        "job 9 ExecuteSqlBasedMigration (report) is orphaned (%s) since 2026-11-26T11:59:00.000Z, and no background "
+        "server is alive: Hangfire runs it when a background app starts" % state]
+
+
+def test_a_job_just_created_with_no_state_yet_is_queued_while_a_server_lives():
+    rows = [("ods", "error", HOUR), ("rds", "success", HOUR), ("report", "success", HOUR)]
+    plan = decide(rows, hangfire([("bg:1", 10)], [job(9, "report", state=None, age=1)]))
+    assert plan.deferred and plan.queued_steps == ["report"]
+
+
+def test_ages_are_taken_against_the_clock_given_so_a_controller_ahead_of_the_database_changes_nothing():
+    # The clock is the database's, read with the heartbeats: a live server stays alive whatever the controller's
+    # clock says (one beat 20 s ago at the database's clock).
+    live = hangfire([("bg:1", 20)], [job(7, "report")])
+    at_database = mp.plan(steps(*TEN_HOUR_REPORT), IDS, NOW, 300000, True, live)
+    assert at_database.running_steps == ["report"] and at_database.resets == []
 
 
 def test_a_job_on_a_dead_server_while_another_server_lives_is_queued_and_defers():

@@ -15,6 +15,7 @@ LAYERS = {
     "module_utils/connection_string": 0,
     "module_utils/app_probe": 0,
     "module_utils/statements": 1,
+    "module_utils/migration_recovery": 1,
     "module_utils/migration_report": 1,
     "module_utils/connection_options": 2,
     "module_utils/connection": 3,

@@ -37,6 +37,32 @@ def test_statement_uses_only_portable_syntax(number):
     assert not re.search(r"\b(App|HangFire)\.", text)
 
 
+@pytest.mark.parametrize("dbms, dialect", [("Microsoft SQL Server", "tsql"), ("PostgreSQL", "postgres"),
+                                           ("SQLite", "sqlite")])
+def test_every_statement_with_the_database_clock_of_a_dbms_parses_in_its_dialect(dbms, dialect):
+    # The clock is the one expression that differs by DBMS (SQL Server's CURRENT_TIMESTAMP is local time); the
+    # rest of each statement is the portable text above.
+    clock = statements.database_clock(dbms)
+    texts = statements.every_statement("App", max_steps=2, clock=clock)
+    assert sum(clock in text for text in texts) > 10
+    for text in texts:
+        parsed = sqlglot.parse(text, read=dialect, error_level=sqlglot.ErrorLevel.RAISE)
+        assert len(parsed) == 1 and parsed[0] is not None
+
+
+def test_a_driver_that_names_no_known_dbms_gets_sql_servers_clock():
+    assert statements.database_clock("Microsoft SQL Server") == "SYSUTCDATETIME()"
+    assert statements.database_clock(None) == statements.database_clock("Sybase") == "SYSUTCDATETIME()"
+    assert statements.database_clock("PostgreSQL") != statements.database_clock("SQLite")
+
+
+def test_the_state_of_a_job_is_joined_on_its_key_and_jobs_with_no_state_yet_are_read():
+    sql = statements.read_evidence("App", "HangFire")
+    # HangFire.State's primary key is (JobId, Id) since schema 6 (Hangfire.SqlServer Install.sql).
+    assert 'LEFT JOIN "HangFire"."State" x ON x."JobId" = j."Id" AND x."Id" = j."StateId"' in sql
+    assert 'j."StateName" IS NULL OR j."StateName" NOT IN (' in sql
+
+
 def test_reading_the_steps_is_one_statement():
     assert len(sqlglot.parse(statements.read_steps("App"), read="tsql")) == 1
 
@@ -49,9 +75,11 @@ def test_history_part_has_one_parameter_per_type_and_bound_and_no_other_part_has
 def test_evidence_read_is_one_statement_of_the_parts_asked_for():
     sql = statements.read_evidence("App", "HangFire", None, locked_reports=False, steps=True)
     assert len(sqlglot.parse(sql, read="tsql")) == 1
-    assert re.findall(r"SELECT '(\w+)' AS", sql) == ["step", "server", "job"]
+    assert re.findall(r"SELECT '(\w+)' AS", sql) == ["clock", "step", "server", "job"]
+    # The database's clock alone is a read too: the time of a request, at the database.
+    assert re.findall(r"SELECT '(\w+)' AS", statements.read_evidence("App")) == ["clock"]
     with pytest.raises(ValueError):
-        statements.read_evidence("App")
+        statements.read_evidence("App", clock="CURRENT_TIMESTAMP")
 
 
 @pytest.mark.parametrize("schema", ["App", "HangFire"])
