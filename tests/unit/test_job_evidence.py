@@ -74,14 +74,6 @@ def test_a_job_just_created_with_no_state_yet_is_queued_while_a_server_lives():
     assert plan.deferred and plan.queued_steps == ["report"]
 
 
-def test_ages_are_taken_against_the_clock_given_so_a_controller_ahead_of_the_database_changes_nothing():
-    # The clock is the database's, read with the heartbeats: a live server stays alive whatever the controller's
-    # clock says (one beat 20 s ago at the database's clock).
-    live = hangfire([("bg:1", 20)], [job(7, "report")])
-    at_database = mp.plan(steps(*TEN_HOUR_REPORT), IDS, NOW, 300000, True, live)
-    assert at_database.running_steps == ["report"] and at_database.resets == []
-
-
 def test_a_job_on_a_dead_server_while_another_server_lives_is_queued_and_defers():
     plan = decide(TEN_HOUR_REPORT, hangfire([("bg:1", 10 * HOUR), ("bg:2", 5)], [job(7, "report")]))
     assert plan.queued_steps == ["report"] and plan.orphaned_jobs == []
