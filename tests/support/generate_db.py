@@ -33,7 +33,7 @@ TYPES = (
 # Every App table of the fixtures, dependents first, so they can be dropped in this order.
 TABLES = ("DataMigrationHistories", "DataMigrations", "GenerateConfigurations",
           "DataMigrationTypes", "DataMigrationStatuses", "GenerateReports")
-HANGFIRE_TABLES = ("JobQueue", "State", "Job", "Server")
+HANGFIRE_TABLES = ("JobQueue", "State", "JobParameter", "Job", "Server")
 # The variable that points the integration suite at a database of the user's (see docs/release.md).
 EXTERNAL_ENV = "GENERATE_TEST_CONNECTION_STRING"
 
@@ -136,8 +136,18 @@ class GenerateDatabase:
     def lock_reports(self, *codes):
         """Reports saved in the report selection (IsLocked = 1), as the web app's migrate-report does."""
         for code in codes:
-            self.execute('INSERT INTO %s ("ReportCode", "IsLocked", "UseLegacyReportMigration") VALUES (?, 1, 0)'
-                         % self.table("GenerateReports"), code)
+            self.add_report(code, locked=True)
+
+    def add_report(self, code, locked=False, active=True, legacy=False):
+        """A GenerateReports row: ``legacy`` is UseLegacyReportMigration (migrated by the SQL pipeline alone)."""
+        self.execute('INSERT INTO %s ("ReportCode", "IsLocked", "IsActive", "UseLegacyReportMigration") '
+                     "VALUES (?, ?, ?, ?)" % self.table("GenerateReports"), code, int(locked), int(active), int(legacy))
+
+    def reports(self):
+        """``{report_code: (locked, active, legacy)}`` of every GenerateReports row."""
+        rows = self.execute('SELECT "ReportCode", "IsLocked", "IsActive", "UseLegacyReportMigration" FROM %s '
+                            'ORDER BY "GenerateReportId"' % self.table("GenerateReports"))
+        return dict((row[0], (bool(row[1]), bool(row[2]), bool(row[3]))) for row in rows)
 
     @contextlib.contextmanager
     def explicit_ids(self, cursor, name):

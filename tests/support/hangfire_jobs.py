@@ -108,6 +108,9 @@ class HangfireTables:
                        state_id, state, job_id)
         cursor.execute('DELETE FROM %s WHERE "JobId" = ?' % self.table("JobQueue"), job_id)
         if state in ("Enqueued", "Processing"):
-            fetched = since if state == "Processing" else None
+            # A job Processing has been fetched: its row's FetchedAt is as fresh as a live worker keeps it (1.8's
+            # keep-alive), so that a running Hangfire server does not fetch it again; a test of a dead worker's
+            # row moves FetchedAt itself.
+            fetched = utc_now() if state == "Processing" else None
             cursor.execute('INSERT INTO %s ("JobId", "Queue", "FetchedAt") VALUES (?, ?, ?)'
                            % self.table("JobQueue"), job_id, "default", fetched)
