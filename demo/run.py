@@ -56,7 +56,7 @@ def build(folder):
         if name == "demo-failed":
             # The full recovery: after the reset, Generate's own re-run of each reset step, waited for.
             environment.variables.update(generate_rerun=True, generate_rerun_poll=1)
-            environment.standin.migrations.run_seconds = 2
+            environment.standin.replica.pipeline_seconds = 2
     return fleet
 
 

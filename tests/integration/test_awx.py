@@ -82,7 +82,7 @@ def standins():
     def start(database, run_seconds=None):
         standin = StandinGenerate.for_database(database).start()
         if run_seconds is not None:
-            standin.migrations.run_seconds = run_seconds
+            standin.replica.pipeline_seconds = run_seconds
         started.append(standin)
         return standin
 

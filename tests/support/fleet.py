@@ -23,12 +23,14 @@ PLAYBOOKS = os.path.join(ROOT, "playbooks")
 class Environment:
     """One Generate environment: its database, its stand-in apps and its inventory variables."""
 
-    def __init__(self, name, tier, database, apps=True, background=True):
+    def __init__(self, name, tier, database, apps=True, background=True, version=None):
+        """``version``: the stand-in's Generate version or version line (generate_replica.VERSION_LINES); None: the
+        database's."""
         self.name = name
         self.tier = tier
         self.database = database
         # An environment without a background app has no Hangfire server beating in its database.
-        self.standin = StandinGenerate.for_database(database, beats=background) if apps else None
+        self.standin = StandinGenerate.for_database(database, beats=background, version=version) if apps else None
         self.background = background
         self.variables = {}
 
@@ -78,9 +80,10 @@ class Fleet:
         """Where the playbooks write their summaries."""
         return self.group_variables["generate_reports_dir"]
 
-    def add(self, name, tier, database, **kwargs):
-        """Add an environment; its stand-in apps start at once. Return the Environment."""
-        environment = Environment(name, tier, database, **kwargs)
+    def add(self, name, tier, database, version=None, **kwargs):
+        """Add an environment (``version``: its stand-in's Generate version, None: the database's); its stand-in
+        apps start at once. Return the Environment."""
+        environment = Environment(name, tier, database, version=version, **kwargs)
         if environment.standin is not None:
             environment.standin.start()
         self.environments.append(environment)

@@ -1,12 +1,14 @@
 """A stand-in for one CEDS Generate install's web and background apps, for the tests and the demo.
 
-It is not Generate. It serves the few read-only endpoints the playbooks probe,
-with Generate's JSON shapes, reading the same database the module writes (so
-a reset is visible through it), plus a Hangfire-like page at the background
-app's root, and while the background app is up its Hangfire server beats in
-the database as Hangfire's does. Its background app's MigrateData URLs start
-and cancel migrations as Generate's do (``MigrationRunner``); every request is
-recorded, so tests can prove which were sent, and that the probes send none.
+Its web app serves the few read-only endpoints the playbooks probe, with
+Generate's JSON shapes, reading the same database the module writes (so a reset
+is visible through it), and the report migration page's PUT migratereport. Its
+background app serves a Hangfire-like page at its root and Generate's
+MigrateData URLs, answered by a replica of Generate's background app and its
+Hangfire server (``generate_replica.GenerateReplica``: copied from Generate's and
+Hangfire's source), which beats and runs the migrations in the database while
+the app is up. Every request is recorded, so tests can prove which were sent,
+and that the probes send none.
 
 Each app can be told to fail: ``up`` answers normally, ``error`` answers
 every request with HTTP 500, ``down`` closes the port (connection refused).
@@ -21,20 +23,20 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import selectors
 import socket
 import threading
 import time
 import traceback
-import uuid
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import pyodbc
 
-from hangfire_jobs import HangfireTables, utc_now
+import generate_replica
+from generate_replica import GenerateReplica
 
 MODES = ("up", "error", "down")
 WEB_MODES = MODES + ("stale",)
@@ -46,8 +48,6 @@ HANGFIRE_PAGE = """<!DOCTYPE html>
 <body><h1>Dashboard</h1><p>Stand-in for the Generate background app (Hangfire 1.8).</p></body>
 </html>
 """
-# Hangfire's servers beat every 30 s (ServerHeartbeatInterval).
-HEARTBEAT_SECONDS = 30.0
 # Every stand-in app of this process is answered by one pool of this many request threads, so a fleet of a
 # thousand environments (two thousand ports) runs a fixed number of threads, not two or three per environment.
 REQUEST_THREADS = 32
@@ -58,125 +58,11 @@ REQUEST_SECONDS = 30
 # environment of a large fleet.
 IDLE_CONNECTIONS = 64
 # The most database connections the stand-ins of this process hold at once: one per busy request thread, the
-# idle ones and the heartbeats' writer. A cluster serving a fleet needs this many beside the module's own.
-MAX_CONNECTIONS = REQUEST_THREADS + IDLE_CONNECTIONS + 1
-
-
-class _Beats:
-    """One thread that beats every running Heartbeat of this process, each every ``interval`` seconds.
-
-    It runs while at least one heartbeat does; one beat at a time, so a fleet's
-    heartbeats hold at most one database connection between them.
-    """
-
-    def __init__(self):
-        self._changed = threading.Condition()
-        self._due = {}
-        self._thread = None
-
-    def add(self, heartbeat):
-        """Beat ``heartbeat`` from now on, its first beat one interval from now."""
-        with self._changed:
-            self._due[heartbeat] = time.monotonic() + heartbeat.interval
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="standin-heartbeats", daemon=True)
-                self._thread.start()
-            self._changed.notify()
-
-    def remove(self, heartbeat):
-        """Beat ``heartbeat`` no more; the last one removed ends the thread, waited for."""
-        with self._changed:
-            self._due.pop(heartbeat, None)
-            thread = None
-            if not self._due:
-                # A heartbeat added from now on starts a thread of its own; this one ends at its next look.
-                thread, self._thread = self._thread, None
-            self._changed.notify()
-        if thread is not None and thread is not threading.current_thread():
-            thread.join()
-
-    def _run(self):
-        this = threading.current_thread()
-        with self._changed:
-            while self._thread is this:
-                heartbeat, when = min(self._due.items(), key=lambda item: item[1])
-                wait = when - time.monotonic()
-                if wait > 0:
-                    self._changed.wait(wait)
-                    continue
-                self._due[heartbeat] = time.monotonic() + heartbeat.interval
-                # The beat writes to the database: let add() and remove() go on meanwhile.
-                self._changed.release()
-                try:
-                    heartbeat.beat_while_running()
-                finally:
-                    self._changed.acquire()
-
-
-BEATS = _Beats()
-
-
-class Heartbeat:
-    """The background app's Hangfire server: a Server row that beats while the app is up.
-
-    Each beat opens a connection, writes and closes it, so a fleet of stand-ins
-    holds no database connection between beats; the beats of every stand-in
-    of the process come from one thread (``BEATS``). A graceful stop removes
-    the row, as Hangfire does; ``crash()`` leaves it to go stale.
-    """
-
-    def __init__(self, connection_string, hangfire_schema, interval=HEARTBEAT_SECONDS):
-        self.connection_string = connection_string
-        self.tables = HangfireTables(lambda name: '"%s"."%s"' % (hangfire_schema, name))
-        self.server_id = "generate-background:%d:%s" % (os.getpid(), uuid.uuid4().hex[:8])
-        self.interval = interval
-        # Held while beating, so that no beat lands after crash() or stop() returned.
-        self._beating = threading.Lock()
-        self._running = False
-
-    def _write(self, action):
-        connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
-        try:
-            action(connection.cursor())
-        finally:
-            connection.close()
-
-    def beat(self):
-        """One heartbeat now."""
-        self._write(lambda cursor: self.tables.beat(cursor, self.server_id))
-
-    def beat_while_running(self):
-        """One heartbeat now, unless stopped meanwhile; a failed beat waits for the next, as Hangfire's does."""
-        with self._beating:
-            if self._running:
-                try:
-                    self.beat()
-                except pyodbc.Error:
-                    pass
-
-    def start(self):
-        """Beat now, then every ``interval`` seconds until stopped."""
-        with self._beating:
-            if self._running:
-                return
-            self.beat()
-            self._running = True
-        BEATS.add(self)
-
-    def crash(self):
-        """Stop beating and leave the row behind, as a process that died does."""
-        with self._beating:
-            running, self._running = self._running, False
-        BEATS.remove(self)
-        return running
-
-    def stop(self):
-        """Stop beating and remove the row, as a graceful shutdown does."""
-        if self.crash():
-            try:
-                self._write(lambda cursor: self.tables.remove_server(cursor, self.server_id))
-            except pyodbc.Error:
-                pass
+# idle ones and the replicas' units of work (heartbeats and jobs together). A cluster serving a fleet needs this
+# many beside the module's own.
+MAX_CONNECTIONS = REQUEST_THREADS + IDLE_CONNECTIONS + generate_replica.CONNECTIONS
+# How long the web app waits for the background app's answer (RestSharp's default timeout is 100 s).
+BACKGROUND_CALL_SECONDS = 100
 
 
 def json_date(value):
@@ -334,137 +220,6 @@ class GenerateReader:
                  "generateConfigurationValue": row["value"]} for row in rows]
 
 
-class MigrationRunner:
-    """The background app's MigrateData/{type} and MigrateData/Cancel/{type}, as Generate's MigrationService does.
-
-    A run writes what Generate writes: a Hangfire job Processing on the app's beating server, the step
-    ``pending`` with a new LastTriggerDate and "<TYPE> Migration Started", then ``processing``; after
-    ``run_seconds`` the step is ``success`` with LastDurationInSeconds, or ``error`` with history lines, as
-    ``outcomes[type]`` says (``success``, ``error``, or ``hang``: until cancelled). A cancel logs "Canceling
-    migration", deletes every Processing job and sets the type to ``error`` (never over an existing error).
-    ``answer_delay`` holds the HTTP answer back after the run started, to make a client time out.
-    """
-
-    def __init__(self, connection_string, schema, heartbeat):
-        self.connection_string = connection_string
-        self.schema = schema
-        self.heartbeat = heartbeat
-        self.run_seconds = 2.0
-        self.outcomes = {}
-        self.answer_delay = 0.0
-        self.error_message = "Error in App.Migrate_Data: Transaction was deadlocked and has been chosen as the deadlock victim"
-        self._cancels = []
-        self._threads = []
-
-    def _table(self, name):
-        return '"%s"."%s"' % (self.schema, name)
-
-    def _write(self, action):
-        connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
-        try:
-            return action(connection.cursor())
-        finally:
-            connection.close()
-
-    def _status_id(self, cursor, code):
-        return cursor.execute('SELECT "DataMigrationStatusId" FROM %s WHERE "DataMigrationStatusCode" = ?'
-                              % self._table("DataMigrationStatuses"), code).fetchone()[0]
-
-    def _type_id(self, cursor, code):
-        row = cursor.execute('SELECT "DataMigrationTypeId" FROM %s WHERE "DataMigrationTypeCode" = ?'
-                             % self._table("DataMigrationTypes"), code).fetchone()
-        return row[0] if row else None
-
-    def _history(self, cursor, type_id, message):
-        cursor.execute('INSERT INTO %s ("DataMigrationTypeId", "DataMigrationHistoryDate", '
-                       '"DataMigrationHistoryMessage") VALUES (?, ?, ?)' % self._table("DataMigrationHistories"),
-                       type_id, datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None), message)
-
-    def _set_step(self, cursor, type_id, code, trigger=None, duration=None):
-        sets, values = ['"DataMigrationStatusId" = ?'], [self._status_id(cursor, code)]
-        if trigger is not None:
-            sets.append('"LastTriggerDate" = ?')
-            values.append(trigger)
-        if duration is not None:
-            sets.append('"LastDurationInSeconds" = ?')
-            values.append(duration)
-        sql = 'UPDATE %s SET %s WHERE "DataMigrationTypeId" = ?' % (self._table("DataMigrations"), ", ".join(sets))
-        cursor.execute(sql, *(values + [type_id]))
-
-    def answer(self, path):
-        """Answer one MigrateData request as Generate does: 200 at once, the run going on in the background."""
-        parts = [part for part in path.split("/") if part]
-        if len(parts) == 5 and parts[3].lower() == "cancel":
-            self._write(lambda cursor: self.cancel(cursor, parts[4]))
-            return 200, {}
-        if len(parts) != 4:
-            return 404, {"message": "not found"}
-        type_code = parts[3]
-        started, cancelled = threading.Event(), threading.Event()
-        self._cancels.append(cancelled)
-        thread = threading.Thread(target=self._run, args=(type_code, started, cancelled), name="standin-run",
-                                  daemon=True)
-        self._threads.append(thread)
-        thread.start()
-        started.wait(10)
-        if self.answer_delay:
-            time.sleep(self.answer_delay)
-        return 200, {}
-
-    def _run(self, type_code, started, cancelled):
-        begun = time.monotonic()
-        server_id = self.heartbeat.server_id if self.heartbeat is not None else "generate-background:none"
-        tables = HangfireTables(self.heartbeat.tables.table if self.heartbeat is not None
-                                else lambda name: '"HangFire"."%s"' % name)
-
-        def start(cursor):
-            type_id = self._type_id(cursor, type_code)
-            job = tables.add_job(cursor, "ExecuteSqlBasedMigration", type_code, "Processing", utc_now(), server_id)
-            self._set_step(cursor, type_id, "pending", trigger=utc_now())
-            self._history(cursor, type_id, "%s Migration Started" % type_code.upper())
-            self._set_step(cursor, type_id, "processing")
-            return type_id, job
-        type_id, job = self._write(start)
-        started.set()
-        outcome = self.outcomes.get(type_code, "success")
-        if cancelled.wait(None if outcome == "hang" else self.run_seconds):
-            return
-
-        def finish(cursor):
-            if outcome == "error":
-                self._history(cursor, type_id, self.error_message)
-                time.sleep(0.01)
-                self._history(cursor, type_id, "%s Migration Complete - either due to error or cancellation"
-                              % type_code.upper())
-                self._set_step(cursor, type_id, "error")
-            else:
-                self._history(cursor, type_id, "%s Migration Complete" % type_code.upper())
-                self._set_step(cursor, type_id, "success", duration=max(1, int(round(time.monotonic() - begun))))
-            tables.set_state(cursor, job, "Succeeded")
-        self._write(finish)
-
-    def cancel(self, cursor, type_code):
-        """MigrationService.CancelMigration: delete every Processing job, then CompleteMigration(type, error)."""
-        type_id = self._type_id(cursor, type_code)
-        self._history(cursor, type_id, "Canceling migration")
-        tables = self.heartbeat.tables if self.heartbeat is not None else HangfireTables(
-            lambda name: '"HangFire"."%s"' % name)
-        jobs = cursor.execute('SELECT "Id" FROM %s WHERE "StateName" = ?' % tables.table("Job"),
-                              "Processing").fetchall()
-        for (job_id,) in jobs:
-            tables.set_state(cursor, job_id, "Deleted")
-        self._set_step(cursor, type_id, "error")
-        for cancelled in self._cancels:
-            cancelled.set()
-
-    def stop(self):
-        """End the runs still going, without writing their outcome."""
-        for cancelled in self._cancels:
-            cancelled.set()
-        for thread in self._threads:
-            thread.join(5)
-
-
 class _Request(BaseHTTPRequestHandler):
     """One HTTP request to a stand-in app (``server``), answered by the app."""
 
@@ -556,8 +311,10 @@ class StandinApp:
         self.port = port
         self.mode = "up"
         self.requests = []
-        # Answers the background app's MigrateData URLs: a function of the path -> (HTTP status, body).
+        # Answers the background app's MigrateData URLs: a function of (method, path) -> (HTTP status, body).
         self.control = None
+        # Routes that read the request's body: (method, path) -> function of the body's bytes -> (status, body).
+        self.body_routes = {}
         self._listening = None
 
     @property
@@ -626,9 +383,13 @@ class StandinApp:
         if path.lower().startswith(MIGRATION_CONTROL_PREFIX):
             if self.control is None:
                 return self._send(request, 403, {"message": "this stand-in app starts or cancels no migrations"})
-            status, body = self.control(path)
+            status, body = self.control(request.command, path)
             return self._send(request, status, body)
-        route = self.routes.get((request.command, path.rstrip("/").lower() or "/"))
+        key = (request.command, path.rstrip("/").lower() or "/")
+        if key in self.body_routes:
+            length = int(request.headers.get("Content-Length") or 0)
+            return self._send(request, *self.body_routes[key](request.rfile.read(length) if length else b""))
+        route = self.routes.get(key)
         if route is None:
             return self._send(request, 404, {"message": "not found"})
         try:
@@ -640,6 +401,12 @@ class StandinApp:
 
     @staticmethod
     def _send(request, status, body):
+        """Answer with ``body``: HTML for a string, JSON otherwise, nothing for None (ASP.NET's Ok())."""
+        if body is None:
+            request.send_response(status)
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return
         if isinstance(body, str):
             data, kind = body.encode("utf-8"), "text/html; charset=utf-8"
         else:
@@ -653,12 +420,21 @@ class StandinApp:
 
 
 class StandinGenerate:
-    """A stand-in Generate install: a web app and a background app over one Generate database."""
+    """A stand-in Generate install: a web app and a background app over one Generate database.
 
-    def __init__(self, connection_string, schema="App", hangfire_schema=None):
-        """``hangfire_schema``: where the background app's Hangfire server beats (None: it does not beat)."""
+    ``replica`` is the background app's Generate and Hangfire server
+    (generate_replica.GenerateReplica); ``version`` picks its version line (None:
+    the database's). ``beats`` False: the background app runs no Hangfire server
+    (nothing beats, nothing runs the jobs), as in an install whose background
+    process is not started.
+    """
+
+    def __init__(self, connection_string, schema="App", hangfire_schema="HangFire", version=None, beats=True):
         self.reader = GenerateReader(connection_string, schema)
-        self.heartbeat = Heartbeat(connection_string, hangfire_schema) if hangfire_schema else None
+        self.replica = GenerateReplica(connection_string, schema, hangfire_schema, version)
+        self.beats = beats
+        # Seconds the background app holds its MigrateData answers back (a fault to make a client time out).
+        self.answer_delay = 0.0
         self._stale_status = None
         self.web = StandinApp("web", {
             ("GET", "/api/app/about/getvers"): self._version,
@@ -666,14 +442,19 @@ class StandinGenerate:
             ("GET", "/api/app/datamigrations"): lambda: (200, self.reader.migrations()),
             ("GET", "/api/app/fsmetadata/getmetadatastatus"): lambda: (200, self.reader.metadata_status()),
         })
+        self.web.body_routes[("PUT", "/api/app/datamigrations/migratereport")] = self._migrate_report
         self.background = StandinApp("background", {("GET", "/"): lambda: (200, HANGFIRE_PAGE)})
-        self.migrations = MigrationRunner(connection_string, schema, self.heartbeat)
-        self.background.control = self.migrations.answer
+        self.background.control = self._migration_control
 
     @classmethod
-    def for_database(cls, database, beats=True):
+    def for_database(cls, database, beats=True, version=None):
         """A stand-in over a test database of tests/support/generate_db.py; its background app beats unless told."""
-        return cls(database.connection_string, database.schema, database.hangfire_schema if beats else None)
+        return cls(database.connection_string, database.schema, database.hangfire_schema, version, beats)
+
+    @property
+    def heartbeat(self):
+        """The background app's Hangfire server (its ``server_id``), or None when it runs none."""
+        return self.replica if self.beats else None
 
     @property
     def web_url(self):
@@ -695,16 +476,14 @@ class StandinGenerate:
         """Start both apps; return self."""
         self.web.start()
         self.background.start()
-        if self.heartbeat is not None:
-            self.heartbeat.start()
+        if self.beats:
+            self.replica.start()
         return self
 
     def stop(self):
         """Stop both apps and close their database connections, each step even when an earlier one failed."""
         try:
-            self.migrations.stop()
-            if self.heartbeat is not None:
-                self.heartbeat.stop()
+            self.replica.stop()
         finally:
             try:
                 self.web.stop()
@@ -720,15 +499,16 @@ class StandinGenerate:
         self.web.set_mode("up" if mode == "stale" else mode)
 
     def set_background(self, mode):
-        """Make the background app ``up``, ``error`` or ``down`` (down: its server stops beating, as in a crash)."""
+        """Make the background app ``up``, ``error`` or ``down``: down is its process dying (replica.crash()), up
+        after down a new process (a new Hangfire server id)."""
         if mode not in MODES:
             raise ValueError("background mode must be one of %s" % ", ".join(MODES))
         self.background.set_mode(mode)
-        if self.heartbeat is not None:
+        if self.beats:
             if mode == "down":
-                self.heartbeat.crash()
+                self.replica.crash()
             else:
-                self.heartbeat.start()
+                self.replica.start()
 
     def _version(self):
         version = self.reader.configuration("Database", "DatabaseVersion")
@@ -737,6 +517,54 @@ class StandinGenerate:
     def _current_status(self):
         return 200, self._stale_status or self.reader.current_migration_status()
 
+    def _migration_control(self, method, path):
+        """generate.background/Controllers/DataMigrationController.cs: [Route("api/[controller]")] with
+        HttpGet("MigrateData/{migrationType}") and HttpGet("MigrateData/Cancel/{migrationType}"), literals matched
+        case-insensitively, the type passed as sent; Ok() (200, no body), or BadRequest(ex) when the service
+        throws."""
+        parts = [part for part in path.split("/") if part]
+        if len(parts) not in (4, 5) or parts[1].lower() != "datamigration" or parts[2].lower() != "migratedata" or (
+                len(parts) == 5 and parts[3].lower() != "cancel"):
+            return 404, {"message": "not found"}
+        if method != "GET":
+            return 405, {"message": "method not allowed"}
+        try:
+            if len(parts) == 5:
+                self.replica.cancel_migration(parts[4])
+            else:
+                self.replica.migrate_data(parts[3])
+        except Exception as exc:  # pylint: disable=broad-except
+            # The controller's catch: return BadRequest(ex).
+            return 400, {"message": "%s" % exc}
+        if self.answer_delay:
+            time.sleep(self.answer_delay)
+        return 200, None
+
+    def _migrate_report(self, body):
+        """generate.web/Controllers/Api/App/DataMigrationController.cs MigrateReport (V13.3): the body the report
+        migration page sends (ReportMigrationConfigurationDto: dimSchoolYearDataMigrationTypes,
+        generateReportLists, userName); UserName saved on the DataMigrations row of type id 3, the school years, and
+        every report posted saved as posted (EF UpdateRange: IsLocked is the selection), then the background app's
+        MigrateData/report; Ok(), or BadRequest(ex) on any exception (the background app's included)."""
+        try:
+            posted = json.loads(body.decode("utf-8") or "null") or {}
+
+            def save_years():
+                # The RDS DimSchoolYearDataMigrationTypes rows: the replica keeps the selected years of type 3
+                # (report) as its ``years``, from each row's schoolYear (the stand-in has no RDS.DimSchoolYears).
+                years = [("%s" % row["schoolYear"]) for row in posted.get("dimSchoolYearDataMigrationTypes") or []
+                         if row.get("isSelected") and row.get("dataMigrationTypeId") == 3 and row.get("schoolYear")]
+                if years:
+                    self.replica.years = years
+            save_report_selection(self.reader.connection_string, self.reader.schema, posted, save_years)
+            with urllib.request.urlopen(self.background_url + "/api/DataMigration/MigrateData/report",
+                                        timeout=BACKGROUND_CALL_SECONDS) as answer:
+                answer.read()
+        except Exception as exc:  # pylint: disable=broad-except
+            # The controller's catch: return BadRequest(ex).
+            return 400, {"message": "%s" % exc}
+        return 200, None
+
     def __enter__(self):
         return self.start()
 
@@ -744,16 +572,69 @@ class StandinGenerate:
         self.stop()
 
 
+def save_report_selection(connection_string, schema, posted, save_years):
+    """MigrateReport's saves: the DataMigrations row with DataMigrationTypeId 3 is looked up (a
+    NullReferenceException when there is none), the years saved (``save_years``), then that row's UserName and each
+    posted report row, every column as posted, a missing bool being false and a missing code null (C# defaults),
+    in one transaction (EF SaveChanges) that fails when a row is not found."""
+    def table(name):
+        return '"%s"."%s"' % (schema, name)
+    connection = pyodbc.connect(connection_string, autocommit=False, timeout=5)
+    try:
+        cursor = connection.cursor()
+        row = cursor.execute('SELECT "DataMigrationId" FROM %s WHERE "DataMigrationTypeId" = 3 ORDER BY '
+                             '"DataMigrationId"' % table("DataMigrations")).fetchone()
+        if row is None:
+            raise ValueError("Object reference not set to an instance of an object.")
+        save_years()
+        cursor.execute('UPDATE %s SET "UserName" = ? WHERE "DataMigrationId" = ?' % table("DataMigrations"),
+                       posted.get("userName"), row[0])
+        for report in posted.get("generateReportLists") or []:
+            cursor.execute(
+                'UPDATE %s SET "ReportCode" = ?, "IsActive" = ?, "IsLocked" = ?, "UseLegacyReportMigration" = ? '
+                'WHERE "GenerateReportId" = ?' % table("GenerateReports"), report.get("reportCode"),
+                int(bool(report.get("isActive"))), int(bool(report.get("isLocked"))),
+                int(bool(report.get("useLegacyReportMigration"))), report.get("generateReportId"))
+            if cursor.rowcount != 1:
+                raise ValueError("The database operation was expected to affect 1 row(s), but actually affected "
+                                 "%d row(s)" % max(cursor.rowcount, 0))
+        connection.commit()
+    except Exception:
+        connection.rollback()
+        raise
+    finally:
+        connection.close()
+
+
+def report_selection(database, codes, user_name="admin", years=("2025",)):
+    """The body the report migration page PUTs to migratereport to migrate ``codes``: every active report as
+    reportLists lists it (AppRepository.GetReports(0, 0)), the chosen ones locked, and the years selected."""
+    rows = database.execute('SELECT "GenerateReportId", "ReportCode", "IsActive", "UseLegacyReportMigration" FROM %s '
+                            'WHERE "IsActive" = 1 ORDER BY "ReportCode"' % database.table("GenerateReports"))
+    return {
+        "dimSchoolYearDataMigrationTypes": [{"dimSchoolYearId": number, "dataMigrationTypeId": 3, "isSelected": True,
+                                             "schoolYear": year} for number, year in enumerate(years, start=1)],
+        "generateReportLists": [{"generateReportId": row[0], "reportCode": row[1], "isActive": bool(row[2]),
+                                 "isLocked": row[1] in codes, "useLegacyReportMigration": bool(row[3])}
+                                for row in rows],
+        "userName": user_name,
+    }
+
+
 def main():
     """Serve a stand-in over a database until interrupted."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connection-string", required=True, help="ODBC connection string of the database")
     parser.add_argument("--schema", default="App", help="schema of Generate's App tables")
-    parser.add_argument("--hangfire-schema", help="schema of Hangfire's tables, where the background app beats")
+    parser.add_argument("--hangfire-schema", help="schema of Hangfire's tables, where the background app beats "
+                        "and runs its jobs (without it, it runs no Hangfire server)")
+    parser.add_argument("--version", help="Generate version or version line (%s); default: the database's"
+                        % ", ".join(generate_replica.VERSION_LINES))
     parser.add_argument("--web-port", type=int, default=0)
     parser.add_argument("--background-port", type=int, default=0)
     options = parser.parse_args()
-    standin = StandinGenerate(options.connection_string, options.schema, options.hangfire_schema)
+    standin = StandinGenerate(options.connection_string, options.schema, options.hangfire_schema or "HangFire",
+                              options.version, beats=bool(options.hangfire_schema))
     standin.web.port = options.web_port
     standin.background.port = options.background_port
     with standin:
