@@ -287,21 +287,25 @@ def test_reset_launch_with_a_survey_answer_out_of_bounds_is_refused_before_anyth
 
 def test_recover_job_resets_reruns_through_generate_and_shows_the_progress_in_the_job_output(tmp_path, standins):
     sqlite, host = sqlite_environment(tmp_path, "sandbox", FAILED)
+    sqlite.add_report("c002")
+    sqlite.add_report("c089")
     standin = standins(sqlite, run_seconds=1)
     job = AwxJob(str(tmp_path), 404, RECOVER_TEMPLATE)
+    # The survey's text answer names the reports to migrate, as the report migration page's selection.
     status = job.launch([("test", "sandbox")],
                         host_variables={"sandbox": dict(host, generate_rerun_poll=1, **app_urls(standin))},
                         credential={"connection_string": sqlite.connection_string}, limit="sandbox",
-                        survey_answers={"generate_cancel_hung": "no"}, launch_type="manual")
+                        survey_answers={"generate_cancel_hung": "no", "generate_rerun_reports": "c002, c089"},
+                        launch_type="manual")
 
     assert (status, job.runner.rc) == ("successful", 0), job.output()
-    assert background_runs(standin) == [
-        "/api/DataMigration/MigrateData/ods", "/api/DataMigration/MigrateData/rds",
-        "/api/DataMigration/MigrateData/report"]
+    # Generate 13.1: one report run does the whole pipeline over the selection.
+    assert background_runs(standin) == ["/api/DataMigration/MigrateData/report"]
+    assert [entry["reports"] for entry in standin.replica.pipeline_runs] == [["c002", "c089"]]
     assert sqlite.statuses() == {"ods": "success", "rds": "success", "report": "success"}
     assert "sandbox: report: 0:00:0" in job.output()
     summary = job.stats()["artifact_data"]["generate_summary"]
-    assert [run["outcome"] for run in summary["environments"][0]["reruns"]] == ["success"] * 3
+    assert [run["outcome"] for run in summary["environments"][0]["reruns"]] == ["success"]
 
 
 def test_recover_job_answered_not_to_rerun_resets_without_asking_generate_to_run_again(tmp_path, standins):
