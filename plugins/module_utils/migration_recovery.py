@@ -52,7 +52,8 @@ WORKER_ERROR_PREFIX = "Error Occurred - "
 ERROR_CLOSING_LINES = ("%s Migration Complete - either due to error or cancellation",
                        "%s Migration Completed after Cancel/Error")
 # FactReportRepository.ExecuteReportMigrationByYearLevelAndCategorySet's last line.
-REPORT_JOB_COMPLETE_LINE = "Report Complete (%s)"
+REPORT_JOB_COMPLETE_PREFIX = "Report Complete ("
+REPORT_JOB_COMPLETE_LINE = REPORT_JOB_COMPLETE_PREFIX + "%s)"
 SQL_MIGRATION_METHOD = "ExecuteSqlBasedMigration"
 REPORT_JOB_METHOD = "ExecuteReportMigrationByYearLevelAndCategorySet"
 
@@ -145,11 +146,18 @@ class RunWatch:
         self.started = False
         self.quiet = 0
 
-    def completion_line(self):
-        """The line that says the run finished its work."""
+    def completion_lines(self):
+        """The lines that say the run finished its work, any of them.
+
+        App.Migrate_Data writes "Migration Complete" when it marks the step success, which for report it does only
+        when no new-style report is left locked: with the selection locked at the request, that line too proves
+        the reports were migrated (the per-report jobs finished first), with each one's "Report Complete" line. Otherwise the last MarkReportAsComplete
+        writes "REPORT Migration Complete - successful" (from 13.2; in 12.0 to 13.1 CompleteMigration throws
+        there, and the step stays processing: stuck).
+        """
         if self.type_code == REPORT:
-            return SUCCESSFUL_LINE % self.type_code.upper()
-        return MIGRATE_DATA_COMPLETE_LINE
+            return (SUCCESSFUL_LINE % self.type_code.upper(), MIGRATE_DATA_COMPLETE_LINE)
+        return (MIGRATE_DATA_COMPLETE_LINE,)
 
     def _error_line(self, line):
         """Whether ``line`` is one that Generate writes when a run of this type fails."""
@@ -188,8 +196,14 @@ class RunWatch:
         missing = []
         if poll.status_code != migration_plan.TARGET:
             missing.append("%s is %s" % (self.type_code, poll.status_code))
-        if self.completion_line() not in poll.lines:
-            missing.append("Generate wrote no \"%s\" line" % self.completion_line())
+        # Each report migrated the new way has one job per year and category set, whose last line names it
+        # (FactReportRepository.ExecuteReportMigrationByYearLevelAndCategorySet): a run over nothing has none.
+        unmigrated = [code for code in self.selection if code not in self.legacy
+                      and not any(line.startswith("%s%s/" % (REPORT_JOB_COMPLETE_PREFIX, code)) for line in poll.lines)]
+        if unmigrated:
+            missing.append("no \"%s\" line for %s" % (REPORT_JOB_COMPLETE_LINE % "...", ", ".join(unmigrated)))
+        if not any(line in poll.lines for line in self.completion_lines()):
+            missing.append("Generate wrote no \"%s\" line" % "\" or \"".join(self.completion_lines()))
         if still_locked:
             missing.append("reports still locked: %s" % ", ".join(still_locked))
         if not missing:

@@ -103,7 +103,8 @@ def check_options(params):
             "types must name Generate's migration types in lower case (%s), got %r: Generate's MigrateData compares "
             "them case-sensitively and does nothing for any other value"
             % (", ".join(migration_recovery.MIGRATE_TYPES), bad or params["types"]))
-    reports = params.get("reports") or []
+    # An AWX survey's text answer "c002, c089" reaches the option as a list split on the commas.
+    reports = params["reports"] = [code.strip() for code in params.get("reports") or [] if code and code.strip()]
     if len(reports) > MAX_REPORTS or any(not code or len(code) > 100 or "\x00" in code for code in reports):
         raise ConnectionOptionsError(
             "reports must name at most %d report codes of GenerateReports (such as c002), each of 1 to 100 "

@@ -1,15 +1,18 @@
-"""Recovery through the real ansible-playbook: reset, Generate's own re-run through the stand-in background app,
-waited for in the database; hung runs cancelled through Generate; locked reports unlocked.
+"""Recovery through the real ansible-playbook against the replica of Generate (tests/support/generate_replica.py),
+one version line at a time: 11.x (each type runs its own tasks), 12.0 to 13.2 (the locked-report pipeline,
+Hangfire 1.7) and 13.3 (Hangfire 1.8).
 
-The stand-in background app runs a migration as Generate does (a Hangfire job Processing on its beating
-server, the step pending then processing, then success or error) and records every request, so each test
-counts the triggers it sent.
+The replica runs Generate's MigrationService, AppRepository and App.Migrate_Data through Hangfire's real
+tables and counts the pipeline runs; the stand-in background app records every request, so each test
+counts what was sent and what Generate did with it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 
 import pytest
 
@@ -19,12 +22,27 @@ from scenarios import FAILED, HEALTHY_RECENT
 
 HOUR = 3600
 RERUN = ("-e", "generate_rerun=true", "-e", "generate_rerun_poll=1")
+MIGRATE_REPORT = "/api/DataMigration/MigrateData/report"
+CANCEL_REPORT = "/api/DataMigration/MigrateData/Cancel/report"
+# The database version each version line seeds, which the module reads to choose its runs.
+VERSIONS = {"11": "11.4", "12": "13.1", "13.3": "13.3"}
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
-def sqlite(folder, name, steps):
-    database = generate_db.sqlite_database(os.path.join(str(folder), name + ".db"))
-    database.seed(steps)
-    return database
+def reports_var(*codes):
+    return ("-e", json.dumps({"generate_rerun_reports": list(codes)}))
+
+
+def add_reports(database, *codes, locked=False):
+    """Report rows of GenerateReports, active and migrated the new way, locked or not."""
+    for code in codes:
+        database.execute('INSERT INTO %s ("ReportCode", "IsLocked", "UseLegacyReportMigration", "IsActive") '
+                         "VALUES (?, ?, 0, 1)" % database.table("GenerateReports"), code, 1 if locked else 0)
+
+
+def locked_reports(database):
+    return sorted(row[0] for row in database.execute(
+        'SELECT "ReportCode" FROM %s WHERE "IsLocked" = 1' % database.table("GenerateReports")))
 
 
 def triggers(environment):
@@ -36,8 +54,7 @@ def triggers(environment):
 def summary(fleet):
     with open(os.path.join(fleet.reports_dir, "reset_migrations.json"), encoding="utf-8") as handle:
         document = json.load(handle)
-    with open(os.path.join(fleet.reports_dir, "reset_migrations.md"), encoding="utf-8") as handle:
-        return dict((row["environment"], row) for row in document["environments"]), handle.read()
+    return dict((row["environment"], row) for row in document["environments"])
 
 
 @pytest.fixture
@@ -46,117 +63,218 @@ def fleet(tmp_path):
         yield new_fleet
 
 
-def test_rerun_resets_then_runs_each_type_in_generates_order_and_the_report_pages_open(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", FAILED))
-    run = fleet.run("reset_migrations.yml", *RERUN)
+def environment(fleet, name, steps, line, database=None, background=True):
+    """An environment of the version line ``line`` on SQLite (or ``database``), its replica fast."""
+    if database is None:
+        database = generate_db.sqlite_database(os.path.join(fleet.folder, name + ".db"))
+    database.seed(steps, version=VERSIONS[line])
+    added = fleet.add(name, "test", database, background=background, version=line)
+    replica = added.standin.replica
+    replica.pipeline_seconds = 0.5
+    replica.report_job_seconds = 0.5
+    return added
+
+
+@pytest.mark.parametrize("line", ["12", "13.3"])
+def test_from_twelve_a_recovery_is_one_report_run_over_the_given_reports_and_the_report_pages_open(fleet, line):
+    failed = environment(fleet, "failed", FAILED, line)
+    add_reports(failed.database, "c002", "c089")
+    run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"))
+    assert run.rc == 0, run.output[-4000:]
+    # One request, one pipeline run over the selection; never ods or rds on their own.
+    assert triggers(failed) == [MIGRATE_REPORT]
+    runs = failed.standin.replica.pipeline_runs
+    assert [(entry["type"], entry["reports"], entry["outcome"]) for entry in runs] == [
+        ("report", ["c002"], "not complete")]
+    assert failed.database.statuses() == {"ods": "success", "rds": "success", "report": "success"}
+    assert locked_reports(failed.database) == []
+    history = failed.database.history_messages()
+    assert "REPORT selection locked (c002) by ceds.generate.migration_run" in history
+    assert "REPORT Migration Complete - successful" in history
+    row = summary(fleet)["failed"]
+    assert [(entry["type_code"], entry["outcome"]) for entry in row["reruns"]] == [("report", "success")]
+    assert row["after"] == "ok" and row["reports_blocked_reason"] is None
+    # A second run finds nothing to reset and triggers nothing.
+    again = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"))
+    assert again.rc == 0 and len(triggers(failed)) == 1 and len(runs) == 1
+
+
+def test_before_twelve_each_reset_type_runs_once_in_generates_order_each_on_its_own_work(fleet):
+    failed = environment(fleet, "failed", FAILED, "11")
+    add_reports(failed.database, "c002")
+    run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"))
     assert run.rc == 0, run.output[-4000:]
     assert triggers(failed) == ["/api/DataMigration/MigrateData/ods", "/api/DataMigration/MigrateData/rds",
-                                "/api/DataMigration/MigrateData/report"]
+                                MIGRATE_REPORT]
+    assert [entry["type"] for entry in failed.standin.replica.pipeline_runs] == ["ods", "rds", "report"]
     assert failed.database.statuses() == {"ods": "success", "rds": "success", "report": "success"}
-    # Each run wrote what Generate writes; the progress lines name the elapsed time, the status and the history.
-    assert "failed: ods: 0:00:0" in run.stdout and "ODS Migration Started" in run.stdout
-    rows, markdown = summary(fleet)
-    assert [(entry["type_code"], entry["outcome"]) for entry in rows["failed"]["reruns"]] == [
+    assert [(entry["type_code"], entry["outcome"]) for entry in summary(fleet)["failed"]["reruns"]] == [
         ("ods", "success"), ("rds", "success"), ("report", "success")]
-    assert all(entry["duration_seconds"] >= 1 for entry in rows["failed"]["reruns"])
-    assert rows["failed"]["after"] == "ok" and rows["failed"]["reports_blocked_reason"] is None
-    assert "| failed | report | success | " in markdown and "REPORT Migration Complete |" in markdown
-    # A second run of a recovery that succeeded changes nothing and triggers nothing.
-    again = fleet.run("reset_migrations.yml", *RERUN)
-    assert again.rc == 0 and len(triggers(failed)) == 3
-    assert "changed=0" in again.stdout.split("PLAY RECAP")[-1]
 
 
-def test_rerun_that_ends_in_error_fails_the_environment_with_its_history_and_stops_there(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", FAILED))
-    failed.standin.migrations.outcomes["rds"] = "error"
+def test_with_nothing_locked_and_no_reports_given_no_request_is_sent_and_the_environment_fails_saying_why(fleet):
+    # Generate's error path unlocked the selection: a report run now would migrate nothing and end in "success".
+    failed = environment(fleet, "failed", FAILED, "13.3")
+    add_reports(failed.database, "c002")
     run = fleet.run("reset_migrations.yml", *RERUN)
     assert run.rc == 2
-    assert triggers(failed) == ["/api/DataMigration/MigrateData/ods", "/api/DataMigration/MigrateData/rds"]
-    rows, _markdown = summary(fleet)
-    assert rows["failed"]["error"] == (
-        "Re-run: Generate's own migration of the reset steps, waited for: ods success in %d s; rds error (rds ended "
-        "in error): RDS Migration Complete - either due to error or cancellation | Error in App.Migrate_Data: "
-        "Transaction was deadlocked and has been chosen as the deadlock victim | RDS Migration Started"
-        % rows["failed"]["reruns"][0]["duration_seconds"])
-    assert failed.database.statuses()["rds"] == "error"
+    assert triggers(failed) == [] and failed.standin.replica.pipeline_runs == []
+    error = summary(fleet)["failed"]["error"]
+    assert "report not started (no report is selected: a report run migrates only the locked reports, and " \
+           "Generate unlocked them when the failed run ended" in error
+    assert "generate_rerun_reports" in error
 
 
-def test_rerun_timeout_leaves_the_run_running_and_cancels_nothing(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", FAILED))
-    failed.standin.migrations.outcomes["ods"] = "hang"
-    run = fleet.run("reset_migrations.yml", *RERUN, "-e", "generate_rerun_timeout=3")
+def test_the_reports_a_crashed_run_left_locked_are_migrated_again_without_being_named(fleet):
+    # The report run died with its background app; its job is gone, the step processing, c002 still locked.
+    stuck = environment(fleet, "stuck", [("ods", "success", 9000), ("rds", "success", 8000),
+                                         ("report", "processing", 7000)], "13.3")
+    add_reports(stuck.database, "c002", locked=True)
+    add_reports(stuck.database, "c089")
+    run = fleet.run("reset_migrations.yml", *RERUN)
+    assert run.rc == 0, run.output[-4000:]
+    assert triggers(stuck) == [MIGRATE_REPORT]
+    assert [entry["reports"] for entry in stuck.standin.replica.pipeline_runs] == [["c002"]]
+    assert locked_reports(stuck.database) == [] and stuck.database.statuses()["report"] == "success"
+    assert not any(message.startswith("REPORT selection locked") for message in stuck.database.history_messages())
+
+
+def test_a_failed_per_report_job_is_reported_stuck_at_once_not_after_the_timeout(fleet):
+    # Hangfire deletes the failed job and its MarkReportAsComplete continuation (AutomaticRetry, Delete):
+    # nothing is left to finish the report step.
+    failed = environment(fleet, "failed", FAILED, "13.3")
+    add_reports(failed.database, "c002")
+    failed.standin.replica.fail.add("report_job")
+    started = time.monotonic()
+    run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"), "-e", "generate_rerun_timeout=600")
+    assert time.monotonic() - started < 120
     assert run.rc == 2
-    assert triggers(failed) == ["/api/DataMigration/MigrateData/ods"]
-    rows, _markdown = summary(fleet)
-    error = rows["failed"]["error"]
-    assert "ods timeout (still running after " in error and " s; left running)" in error
-    assert failed.database.statuses()["ods"] == "processing"
+    error = summary(fleet)["failed"]["error"]
+    assert "report stuck (no job is left to finish the run: report is processing; " in error
+    assert "reports still locked: c002" in error
+    assert failed.database.statuses()["report"] == "processing"
 
 
-def test_check_mode_triggers_nothing_and_says_what_it_would(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", FAILED))
+def test_a_pipeline_that_fails_ends_the_recovery_in_error_with_generates_own_lines(fleet):
+    failed = environment(fleet, "failed", FAILED, "12")
+    add_reports(failed.database, "c002")
+    failed.standin.replica.fail.add("pipeline")
+    run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"))
+    assert run.rc == 2
+    error = summary(fleet)["failed"]["error"]
+    assert "report error (report ended in error" in error
+    assert "Error Occurred - Transaction (Process ID 61) was deadlocked" in error
+    assert failed.database.statuses()["report"] == "error"
+    # Generate's error path unlocked the selection.
+    assert locked_reports(failed.database) == []
+
+
+def test_a_background_app_of_another_environment_starts_nothing_here_and_the_run_is_not_started(fleet):
+    failed = environment(fleet, "failed", FAILED, "13.3")
+    other = environment(fleet, "other", HEALTHY_RECENT, "13.3")
+    add_reports(failed.database, "c002")
+    failed.variables["generate_background_url"] = other.standin.background_url
+    run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"), "-e", "generate_rerun_start_timeout=4",
+                    "--limit", "failed")
+    assert run.rc == 2
+    assert "report not started (no job of report and no history line of it after " in summary(fleet)["failed"]["error"]
+
+
+def test_check_mode_locks_nothing_triggers_nothing_and_says_what_it_would(fleet):
+    failed = environment(fleet, "failed", FAILED, "13.3")
+    add_reports(failed.database, "c002")
     before = failed.database.snapshot()
-    run = fleet.run("reset_migrations.yml", "--check", *RERUN)
+    run = fleet.run("reset_migrations.yml", "--check", *RERUN, *reports_var("c002"))
     assert run.rc == 0, run.output[-3000:]
-    assert triggers(failed) == []
-    assert failed.database.snapshot() == before
+    assert triggers(failed) == [] and failed.database.snapshot() == before
+    assert locked_reports(failed.database) == []
     [record] = [record for record in run.records
                 if record["action"] == "ceds.generate.migration_run" and record["status"] != "skipped"]
-    assert [(entry["type_code"], entry["outcome"]) for entry in record["result"]["runs"]] == [
-        ("ods", "would start"), ("rds", "would start"), ("report", "would start")]
-    assert record["result"]["runs"][0]["reason"].startswith("ods is error and no migration is running or queued")
+    [entry] = record["result"]["runs"]
+    assert (entry["type_code"], entry["outcome"]) == ("report", "would start")
+    assert "would lock c002, then run report on reports c002" in entry["reason"]
 
 
-def test_a_trigger_whose_answer_times_out_is_not_sent_again_when_the_run_started(fleet):
-    failed = fleet.add("failed", "test", sqlite(fleet.folder, "failed", [("ods", "error", 7200)] + HEALTHY_RECENT[1:]))
-    failed.standin.migrations.answer_delay = 4
-    run = fleet.run("reset_migrations.yml", *RERUN, "-e", "generate_rerun_http_timeout=1")
-    assert run.rc == 0, run.output[-3000:]
-    assert triggers(failed) == ["/api/DataMigration/MigrateData/ods"]
-    assert failed.database.statuses() == {"ods": "success", "rds": "success", "report": "success"}
+def hung_report_run(environment_under_test, *parts):
+    """A report run of the replica that hangs in ``parts`` (App.Migrate_Data, the per-report jobs), started as the
+    Migrate button would; returned once its pipeline runs."""
+    replica = environment_under_test.standin.replica
+    add_reports(environment_under_test.database, "c002", locked=True)
+    replica.hang.update(parts)
+    replica.migrate_data("report")
+    deadline = time.monotonic() + 30
+    while not replica.pipeline_runs:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return replica
 
 
-def test_a_hung_run_is_deferred_without_cancel_hung_and_cancelled_then_rerun_with_it(fleet):
-    steps = [("ods", "success", 9000), ("rds", "success", 8000), ("report", "processing", 2 * HOUR)]
-    database = sqlite(fleet.folder, "hung", steps)
-    hung = fleet.add("hung", "prod", database)
-    database.add_job(type_code="report", state="Processing", age=2 * HOUR, server_id=hung.standin.heartbeat.server_id)
-    stuck_after = ("-e", "generate_stuck_after=3600")
-    deferred = fleet.run("reset_migrations.yml", *stuck_after, *RERUN)
-    assert deferred.rc == 2 and triggers(hung) == []
-    assert database.statuses()["report"] == "processing"
-    run = fleet.run("reset_migrations.yml", *stuck_after, *RERUN, "-e", "generate_cancel_hung=true")
+def test_a_cancelled_run_is_waited_for_until_its_worker_closed_so_the_reset_and_rerun_that_follow_hold(fleet):
+    hung = environment(fleet, "hung", HEALTHY_RECENT, "13.3")
+    replica = hung_report_run(hung, "pipeline")
+    time.sleep(3)
+
+    def let_the_next_run_finish():
+        # Once the hung run has ended (its worker noticed the cancel), the next pipeline run ends normally.
+        deadline = time.monotonic() + 120
+        while replica.pipeline_runs[0]["outcome"] is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        replica.hang.discard("pipeline")
+    helper = threading.Thread(target=let_the_next_run_finish, daemon=True)
+    helper.start()
+    run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"), "-e", "generate_cancel_hung=true",
+                    "-e", "generate_stuck_after=2", "-e", "generate_cancel_timeout=60")
+    helper.join(5)
     assert run.rc == 0, run.output[-4000:]
-    assert triggers(hung) == ["/api/DataMigration/MigrateData/Cancel/report", "/api/DataMigration/MigrateData/report"]
-    assert database.statuses()["report"] == "success"
-    assert "Canceling migration" in database.history_messages()
+    assert triggers(hung) == [CANCEL_REPORT, MIGRATE_REPORT]
+    # The cancelled worker closed before the reset: its late CompleteMigration(error) undid nothing.
+    history = hung.database.history_messages()
+    assert any(message.startswith("Error Occurred - ") for message in history)
+    assert hung.database.statuses()["report"] == "success"
+    assert [entry["outcome"] for entry in replica.pipeline_runs] == ["cancelled", "not complete"]
+    assert locked_reports(hung.database) == []
 
 
-def test_a_fleet_where_one_rerun_fails_fails_only_that_environment(fleet):
-    names = ("first", "second", "third")
-    environments = [fleet.add(name, "test", sqlite(fleet.folder, name, FAILED)) for name in names]
-    environments[1].standin.migrations.outcomes["report"] = "error"
-    run = fleet.run("reset_migrations.yml", *RERUN)
-    assert run.rc == 2
-    rows, markdown = summary(fleet)
-    assert [rows[name]["outcome"] for name in names] == ["ok", "failed", "ok"], [rows[name]["error"] for name in names]
-    assert [len(triggers(environment)) for environment in environments] == [3, 3, 3]
-    assert "| second | report | error (report ended in error) |" in markdown
-    assert "3 environments, 1 failed: second." in markdown
+def test_a_live_server_stays_alive_when_the_controllers_clock_is_six_minutes_ahead(fleet, pg_db):
+    # Hangfire 1.7 (Generate 12.0 to 13.2) beats with the app server's clock, next to the database's; the
+    # controller's clock, six minutes ahead (libfaketime), must not make that server dead, its running report
+    # run an orphan, and the step stuck: a reset and a second run beside the first would follow.
+    running = environment(fleet, "running", HEALTHY_RECENT, "12", database=pg_db)
+    replica = hung_report_run(running, "pipeline", "report_job")
+    assert running.database.statuses()["report"] == "processing"
+    skewed = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": "+360"}
+    run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"), env=skewed)
+    assert triggers(running) == [] and len(replica.pipeline_runs) == 1
+    assert running.database.statuses()["report"] == "processing"
+    assert not any("reset from" in message for message in running.database.history_messages())
+    row = summary(fleet)["running"]
+    assert (row["before"], row["after"]) == ("running", "running"), row
+    assert run.rc == 2  # the report pages stay blocked while the run goes on
 
 
-def test_migration_run_never_triggers_while_a_migration_job_runs(any_db, run_tasks, tmp_path):
-    any_db.seed(HEALTHY_RECENT)
+def test_with_no_live_server_a_queued_job_does_not_block_the_reset_and_is_named(fleet):
+    # The background app is down: the Enqueued job runs only when one starts, like an orphaned Processing job.
+    pending = environment(fleet, "pending", [("ods", "success", 9000), ("rds", "success", 8000),
+                                             ("report", "pending", 7000)], "13.3", background=False)
+    job_id = pending.database.add_job(type_code="report", state="Enqueued", age=7000)
+    run = fleet.run("reset_migrations.yml")
+    assert run.rc == 0, run.output[-4000:]
+    assert pending.database.statuses()["report"] == "success"
+    warnings = [warning for record in run.records for warning in record["result"].get("warnings", [])]
+    assert any(warning.startswith("job %d ExecuteSqlBasedMigration (report) is orphaned (Enqueued)" % job_id)
+               for warning in warnings), warnings
+
+
+def test_migration_run_refuses_upper_case_types_before_anything_is_sent(sqlite_db, run_tasks, tmp_path):
+    sqlite_db.seed(HEALTHY_RECENT, version="13.3")
     with Fleet(str(tmp_path)) as own:
-        environment = own.add("busy", "dev", any_db)
-        any_db.add_job(type_code="rds", state="Processing", age=60, server_id=environment.standin.heartbeat.server_id)
-        arguments = any_db.module_args(background_url=environment.standin.background_url, types=["ods"], poll=1)
+        added = own.add("env", "dev", sqlite_db, version="13.3")
+        arguments = sqlite_db.module_args(background_url=added.standin.background_url, types=["ODS"], poll=1)
         run = run_tasks([("rerun", arguments)], module="ceds.generate.migration_run")
-        assert triggers(environment) == []
+        assert triggers(added) == []
     record = run.records[-1]
     assert record["status"] == "failed"
-    assert record["result"]["msg"].startswith("ods not started (a migration is running or queued: job ")
+    assert record["result"]["msg"].startswith("types must name Generate's migration types in lower case")
 
 
 def test_unlock_reports_unlocks_them_with_the_report_reset_in_one_audited_transaction(any_db, run_module):

@@ -85,18 +85,28 @@ def test_a_report_run_succeeds_only_with_the_step_the_successful_line_no_job_and
 
 
 def test_a_report_run_with_nothing_migrated_is_not_a_success():
-    # App.Migrate_Data with no new-style report locked marks success and writes "Migration Complete", but
-    # the "successful" line comes only from the last MarkReportAsComplete.
+    # App.Migrate_Data with no new-style report locked marks success and writes "Migration Complete", with no
+    # per-report job and so no "Report Complete" line of the selected report.
     judge = watch()
     empty = poll(status="success", lines=[STARTED, "Migration Complete"])
     judge.judge(empty)
     outcome, reason = judge.judge(empty)
     assert outcome == "incomplete"
-    assert reason == "no job left, but Generate wrote no \"REPORT Migration Complete - successful\" line"
+    assert reason == "no job left, but no \"Report Complete (...)\" line for c002"
+
+
+def test_a_report_run_whose_reports_finished_before_the_pipeline_ends_on_migrate_datas_own_line():
+    # The last MarkReportAsComplete ran before App.Migrate_Data ended: the pipeline then finds no report locked
+    # and marks the step success itself ("Migration Complete"), as in 12.0 to 13.1 where CompleteMigration
+    # throws in the continuation.
+    judge = watch()
+    done = poll(status="success", lines=[STARTED, "Report Complete (c002/2025/sea/CSA)", "Migration Complete"])
+    judge.judge(done)
+    assert judge.judge(done) == ("success", None)
 
 
 def test_reports_still_locked_keep_a_run_from_success_unless_generate_migrates_them_the_old_way():
-    lines = [STARTED, SUCCESSFUL]
+    lines = [STARTED, "Report Complete (c002/2025/sea/CSA)", "Report Complete (c089/2025/sea/CSA)", SUCCESSFUL]
     judge = watch(selection=("c002", "c089"))
     judge.judge(poll(status="success", lines=lines, locked=["c089"]))
     assert judge.judge(poll(status="success", lines=lines, locked=["c089"])) == (
@@ -113,8 +123,9 @@ def test_a_step_left_processing_with_no_job_is_stuck_not_left_to_time_out():
     assert judge.judge(poll(lines=[STARTED], locked=["c002"])) is None
     outcome, reason = judge.judge(poll(lines=[STARTED], locked=["c002"]))
     assert outcome == "stuck"
-    assert reason.startswith("no job is left to finish the run: report is processing; Generate wrote no \"REPORT "
-                             "Migration Complete - successful\" line; reports still locked: c002 (a job that fails")
+    assert reason.startswith("no job is left to finish the run: report is processing; no \"Report Complete (...)\" "
+                             "line for c002; Generate wrote no \"REPORT Migration Complete - successful\" or "
+                             "\"Migration Complete\" line; reports still locked: c002 (a job that fails")
 
 
 def test_a_job_that_still_runs_or_waits_keeps_the_run_going():

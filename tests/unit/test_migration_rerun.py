@@ -34,7 +34,7 @@ def test_the_progress_clock_reads_like_a_stopwatch():
     # Generate's MigrateData compares the code case-sensitively: "ODS" would answer 200 and do nothing.
     ({"types": ["ODS", "rds"]}, "in lower case (ods, rds, report), got ['ODS']: Generate's MigrateData compares"),
     ({"start_timeout": 0}, "start_timeout must be between 1 and 3600 seconds, got 0"),
-    ({"reports": [""]}, "reports must name at most 100 report codes"),
+    ({"reports": ["c" * 101]}, "reports must name at most 100 report codes"),
 ])
 def test_options_that_cannot_work_are_refused_in_one_line(changes, problem):
     params = dict(poll=30, timeout=None, start_timeout=120, http_timeout=30, types=["ods"], reports=[])
