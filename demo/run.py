@@ -3,7 +3,8 @@
 Run it with ./dev demo. It builds three SQLite Generate databases in a
 temporary folder - demo-healthy (dev), demo-failed (test: failed as on
 Generate's troubleshooting page, recovered with generate_rerun: reset, then
-Generate's own re-run of each step, waited for) and demo-stuck (prod: a report
+one report run over reports c002 and c089, as Generate 13.3's Migrate button
+does, waited for and verified) and demo-stuck (prod: a report
 run whose background process died, its Hangfire job orphaned) - each with a
 stand-in web and background app on 127.0.0.1, and writes their inventory.
 Then it runs
@@ -35,6 +36,9 @@ from scenarios import FAILED, FAILED_HISTORY, HEALTHY, SERVER, STUCK  # noqa: E4
 # demo-stuck: a report run whose background process died 11 hours ago; its Hangfire job is still
 # Processing on a server that stopped beating, and no background app runs now, so the job is orphaned.
 DEAD_SERVER = SERVER
+# The reports of the demo's report migration page, and whether Generate migrates each the old way (by the SQL
+# pipeline alone) rather than by jobs of its own: demo-failed's recovery migrates them again.
+REPORTS = (("c002", False), ("c089", True))
 
 
 def build(folder):
@@ -46,7 +50,10 @@ def build(folder):
         ("demo-stuck", "prod", STUCK, ()),
     ):
         database = generate_db.sqlite_database(os.path.join(folder, "%s.db" % name))
-        database.seed(steps, history=history)
+        # Generate 13.3: the background apps are replicas of 13.3's, built from its source.
+        database.seed(steps, history=history, version="13.3")
+        for code, legacy in REPORTS:
+            database.add_report(code, legacy=legacy)
         stuck = name == "demo-stuck"
         if stuck:
             database.beat(DEAD_SERVER, age=39990)
@@ -54,8 +61,10 @@ def build(folder):
         # demo-stuck's background app is down: only its web app answers, and no Hangfire server beats.
         environment = fleet.add(name, tier, database, background=not stuck)
         if name == "demo-failed":
-            # The full recovery: after the reset, Generate's own re-run of each reset step, waited for.
-            environment.variables.update(generate_rerun=True, generate_rerun_poll=1)
+            # The full recovery: after the reset, what Generate's Migrate button does (one report run over the
+            # selection, which Generate unlocked when the run failed), waited for and verified.
+            environment.variables.update(generate_rerun=True, generate_rerun_poll=1,
+                                         generate_rerun_reports=[code for code, _legacy in REPORTS])
             environment.standin.replica.pipeline_seconds = 2
     return fleet
 

@@ -288,7 +288,7 @@ def test_reset_launch_with_a_survey_answer_out_of_bounds_is_refused_before_anyth
 def test_recover_job_resets_reruns_through_generate_and_shows_the_progress_in_the_job_output(tmp_path, standins):
     sqlite, host = sqlite_environment(tmp_path, "sandbox", FAILED)
     sqlite.add_report("c002")
-    sqlite.add_report("c089")
+    sqlite.add_report("c089", legacy=True)
     standin = standins(sqlite, run_seconds=1)
     job = AwxJob(str(tmp_path), 404, RECOVER_TEMPLATE)
     # The survey's text answer names the reports to migrate, as the report migration page's selection.

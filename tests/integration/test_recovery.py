@@ -36,13 +36,11 @@ def reports_var(*codes):
 def add_reports(database, *codes, locked=False):
     """Report rows of GenerateReports, active and migrated the new way, locked or not."""
     for code in codes:
-        database.execute('INSERT INTO %s ("ReportCode", "IsLocked", "UseLegacyReportMigration", "IsActive") '
-                         "VALUES (?, ?, 0, 1)" % database.table("GenerateReports"), code, 1 if locked else 0)
+        database.add_report(code, locked=locked)
 
 
 def locked_reports(database):
-    return sorted(row[0] for row in database.execute(
-        'SELECT "ReportCode" FROM %s WHERE "IsLocked" = 1' % database.table("GenerateReports")))
+    return sorted(code for code, (locked, _active, _legacy) in database.reports().items() if locked)
 
 
 def triggers(environment):
