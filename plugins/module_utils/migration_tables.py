@@ -388,12 +388,16 @@ class MigrationTable:
             self._execute(statements.unlock_reports(self.schema), (), "unlocking the locked reports").close()
         if params["audit"]:
             self._write_audit(plan, params.get("audit_note"), now, unlock)
+        self._commit("committing the reset")
+        return None
+
+    def _commit(self, action):
+        """Commit the transaction; on an error, roll back and raise it translated."""
         try:
             self.connection.commit()
         except pyodbc.Error as exc:
             self.rollback()
-            raise translate(exc, "committing the reset", self.options)
-        return None
+            raise translate(exc, action, self.options)
 
     def read_reports(self, codes):
         """code -> (active, locked, legacy) of the report codes ``codes`` that GenerateReports holds."""
@@ -419,11 +423,7 @@ class MigrationTable:
             return "reports changed while being locked (%s): run again" % ", ".join(unlocked or codes)
         self._execute(statements.write_audit(self.schema, 1), [type_id, current.now, message],
                       "writing the audit history", self._tables([statements.HISTORY_TABLE])).close()
-        try:
-            self.connection.commit()
-        except pyodbc.Error as exc:
-            self.rollback()
-            raise translate(exc, "committing the report selection", self.options)
+        self._commit("committing the report selection")
         return None
 
     def _write_audit(self, plan, audit_note, now, unlock=()):

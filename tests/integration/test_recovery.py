@@ -56,9 +56,20 @@ def summary(fleet):
 
 
 @pytest.fixture
-def fleet(tmp_path):
+def fleet(tmp_path, request):
     with Fleet(str(tmp_path)) as new_fleet:
         yield new_fleet
+        # What each environment's background app was asked and what the replica did, as observed (shown with -s).
+        outcomes = {}
+        if os.path.exists(os.path.join(new_fleet.reports_dir, "reset_migrations.json")):
+            outcomes = dict((name, ", ".join(entry["outcome"] for entry in row["reruns"]) or row["outcome"])
+                            for name, row in summary(new_fleet).items())
+        for added in new_fleet.environments:
+            sent = triggers(added)
+            print("recovery | %s | %s | line %s | MigrateData %d | Cancel %d | pipeline runs %d | %s" % (
+                request.node.name, added.name, added.standin.replica.version,
+                sum("/cancel/" not in path.lower() for path in sent), sum("/cancel/" in path.lower() for path in sent),
+                len(added.standin.replica.pipeline_runs), outcomes.get(added.name, "-")))
 
 
 def environment(fleet, name, steps, line, database=None, background=True):
