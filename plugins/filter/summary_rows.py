@@ -13,6 +13,19 @@ import os
 # What the summary keeps of each re-run of ceds.generate.migration_run.
 RERUN_KEYS = ("type_code", "outcome", "duration_seconds", "elapsed_seconds", "last_history_line", "reason")
 
+# The task of plays/environments.yml that holds an environment back before prod, and the one that fails an
+# environment with every failed check; plays/environments.yml names its tasks so.
+HOLD_TASK = "Rollout: stop before prod when an earlier environment failed"
+CHECKS_TASK = "Environment: every check passed"
+
+# Why an environment of the run has no result of its own, by outcome.
+NOT_CHECKED = {
+    "not finished": "the run ended while this environment was being checked (interrupted, cancelled, or stopped "
+                    "by Ansible); what it did is unknown",
+    "not reached": "the run ended before it reached this environment (interrupted, cancelled, or stopped by "
+                   "Ansible); it was not checked",
+}
+
 
 def _registered(variables, name):
     """A registered result, or {} when the task did not run (skipped, or never reached)."""
@@ -22,37 +35,128 @@ def _registered(variables, name):
     return result
 
 
-def summary_row(variables, check_mode=False, reset=False):
-    """One environment's row, from its host variables; None when none of its checks ran."""
+def _one_line(text):
+    return " ".join(("%s" % text).split())
+
+
+def _message(result):
+    """A failed result's message, without the "Task failed: " that ansible-core 2.19 puts before it."""
+    message = _one_line(result.get("msg") or "failed")
+    return message[len("Task failed: "):] if message.startswith("Task failed: ") else message
+
+
+def unreachable_advice(connection, setting):
+    """What decides that an environment is reached over ``connection``, and what to set instead."""
+    if setting == "ansible_connection":
+        return ("the inventory sets ansible_connection: %s for this environment: set it to local, or remove it, to "
+                "check it from the controller" % connection)
+    return ("the inventory sets ansible_host for this environment, so Ansible connects to it over %s: remove "
+            "ansible_host, or set ansible_connection: local, to check it from the controller" % connection)
+
+
+def check_failures(results, reset=False, check_mode=False):
+    """Every failed check of one environment, one line each ("<check>: <what it found>"), in the order they ran.
+
+    results: what the environment's tasks registered (app_probes, background_probe, migration, web_status,
+    rerun), the connection it was reached over and the inventory setting that chose it (connection,
+    connection_setting), and generate_migrations, the facts of the database read.
+    """
+    failures = []
+    probes = _registered(results, "app_probes")
+    if probes.get("failed"):
+        failures.append("Web and background apps: answer the read-only probes: %s" % _message(probes))
+    background = _registered(results, "background_probe")
+    if background.get("failed"):
+        failures.append("Background app: answer the read-only probe: %s" % _message(background))
+    migration = _registered(results, "migration")
+    database = "Database: %s" % ("reset failed steps" if reset else "read the migration status")
+    facts = results.get("generate_migrations") or {}
+    if migration.get("unreachable"):
+        failures.append("%s: unreachable over %s: %s; %s" % (
+            database, results.get("connection"), _message(migration),
+            unreachable_advice(results.get("connection"), results.get("connection_setting"))))
+    elif migration.get("failed"):
+        failures.append("%s: %s" % (database, _message(migration)))
+    elif migration and facts.get("state") == "failed" and not migration.get("changed"):
+        # Failed steps this run did not (or, in check mode, would not) reset: a deferred or held back reset, or
+        # any failed step when only reporting.
+        errors = facts.get("last_errors") or []
+        last = ("; last error: %s" % _one_line(errors[0].get("message"))) if errors else ""
+        if reset and (probes.get("failed") or background.get("failed")):
+            failures.append("Database: reset held back by the failed web and background apps check: %s%s"
+                            % (_message(migration), last))
+        else:
+            failures.append("Database: leave no failed or stuck step behind: %s%s" % (_message(migration), last))
+    rerun = _registered(results, "rerun")
+    if rerun.get("failed"):
+        failures.append("Re-run: Generate's own migration of the reset steps: %s" % _message(rerun))
+    web = _registered(results, "web_status")
+    if web.get("failed"):
+        failures.append("Web app: agree with the database, and show success after a reset: %s" % _message(web))
+    # The report pages' own rule, on what the database holds after the run; a dry run that would reset is judged
+    # by the run that resets.
+    # The facts are the newest: a re-run's when one ran.
+    if (migration and not migration.get("failed") and not migration.get("unreachable") and not rerun.get("failed")
+            and facts.get("reports_blocked") and not (check_mode and migration.get("changed"))):
+        failures.append("Report pages: open after the run: the report pages are blocked: %s"
+                        % facts.get("reports_blocked_reason"))
+    return failures
+
+
+def outcome_of(variables, in_progress=()):
+    """An environment's outcome: ok only when its database was read and every check passed in this run."""
     failure = variables.get("environment_failure")
+    migration = _registered(variables, "migration")
+    read = bool(migration) and not migration.get("failed") and not migration.get("unreachable")
+    if failure is None:
+        if read:
+            return "ok"
+        return "not finished" if variables.get("inventory_hostname") in in_progress else "not reached"
+    if variables.get("environment_failed_task") == HOLD_TASK:
+        return "stopped before prod"
+    if migration.get("unreachable"):
+        return "unreachable"
+    return "failed" if read else "failed before the read"
+
+
+def summary_row(variables, check_mode=False, reset=False, in_progress=()):
+    """One environment's row, from its host variables."""
+    failure = variables.get("environment_failure")
+    outcome = outcome_of(variables, in_progress)
     probed = _registered(variables, "app_probes")
+    background_probe = _registered(variables, "background_probe")
     migration = _registered(variables, "migration")
     rerun = _registered(variables, "rerun")
-    if failure is None and not migration and not probed:
-        return None
-    before = migration.get("before") or {}
-    facts = (migration.get("ansible_facts") or {}).get("generate_migrations") or {}
+    web_status = _registered(variables, "web_status")
+    read = outcome in ("ok", "failed")
+    before = (migration.get("before") or {}) if read else {}
+    facts = ((migration.get("ansible_facts") or {}).get("generate_migrations") or {}) if read else {}
     # After a re-run, the state the database holds at its end.
     rerun_facts = (rerun.get("ansible_facts") or {}).get("generate_migrations") or {}
-    web, background = probed.get("web"), probed.get("background")
+    web = probed.get("web")
+    background = probed.get("background") or background_probe.get("background")
+    if outcome in NOT_CHECKED:
+        error = NOT_CHECKED[outcome]
+    else:
+        error = _one_line(failure) if failure is not None else None
     return {
         "environment": variables.get("inventory_hostname"),
-        "outcome": "failed" if failure is not None else "ok",
+        "outcome": outcome,
         "before": before.get("state"),
         "failed_steps_before": list(before.get("failed_steps") or []),
         "stuck_steps_before": list(before.get("stuck_steps") or []),
-        "steps_reset": list(migration.get("reset_steps") or []),
+        "steps_reset": list(migration.get("reset_steps") or []) if read else [],
         # In check mode nothing changed, so there is no state after to report.
-        "after": (rerun_facts or facts).get("state") if reset and not check_mode else None,
-        # An app that was not configured, or not reached before an earlier failure, is neither ok nor failed.
-        "web_ok": None if web is None else bool(web.get("ok")) and not (failure or "").startswith("Web app"),
+        "after": (rerun_facts or facts).get("state") if reset and not check_mode and read else None,
+        # An app that was not configured, or not reached, is neither ok nor failed.
+        "web_ok": None if web is None else bool(web.get("ok")) and not web_status.get("failed"),
         "background_ok": None if background is None else bool(background.get("ok")),
         "database_version": facts.get("database_version"),
         "migration_errors": list(facts.get("last_errors") or []),
         "evidence": evidence_of(facts),
         "reports_blocked_reason": (rerun_facts or facts).get("reports_blocked_reason"),
         "reruns": [dict((key, run.get(key)) for key in RERUN_KEYS) for run in rerun.get("runs") or []],
-        "error": " ".join(("%s" % failure).split()) if failure is not None else None,
+        "error": error,
     }
 
 
@@ -72,10 +176,12 @@ def evidence_of(facts):
     }
 
 
-def summary_rows(host_variables, check_mode=False, reset=False):
-    """The rows of every environment that ran, in the order given."""
-    rows = [summary_row(variables, check_mode, reset) for variables in host_variables]
-    return [row for row in rows if row is not None]
+def summary_rows(host_variables, check_mode=False, reset=False, in_progress=()):
+    """The rows of every environment of the run, in the order given: one each, whatever happened to it.
+
+    in_progress: the environments being checked when the rows are written before the end of the run.
+    """
+    return [summary_row(variables, check_mode, reset, in_progress) for variables in host_variables]
 
 
 def reports_folder(given=None, environ=None):
@@ -90,7 +196,7 @@ def reports_folder(given=None, environ=None):
 
 
 class FilterModule(object):
-    """The summary_rows and reports_folder filters."""
+    """The summary_rows, check_failures and reports_folder filters."""
 
     def filters(self):
-        return {"summary_rows": summary_rows, "reports_folder": reports_folder}
+        return {"summary_rows": summary_rows, "check_failures": check_failures, "reports_folder": reports_folder}

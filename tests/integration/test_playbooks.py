@@ -184,7 +184,7 @@ def test_reset_summary_is_written_as_json_and_markdown(scenario):
             in markdown)
     assert ("| prod-failed | ok | failed (ods, rds stuck, report stuck) | ods (error), rds (pending), report (pending) "
             "| ok | yes | - | hangfire: 0 live servers, 0 running, 0 queued, 0 orphaned | - |  |" in markdown)
-    assert "4 environments, 0 failed." in markdown
+    assert "4 environments, 0 not ok." in markdown
     assert "- dev-pg ods " in markdown and "Error in App.Migrate_Data: deadlock victim" in markdown
 
 
@@ -271,12 +271,16 @@ def test_summary_names_each_failed_environment_and_why(troubled):
     probes = "Web and background apps: answer the read-only probes: "
     web_error, web_down, background_down = (troubled.fleet[name].standin for name in (
         "web-error", "web-down", "background-down"))
+    # A failed app check holds the reset back, and hides neither the database nor the report pages.
+    held_back = ("; Database: reset held back by the failed web and background apps check: failed steps: ods, rds, "
+                 "report; Report pages: open after the run: the report pages are blocked: The migration must be run "
+                 "prior to viewing reports.")
     assert reasons["web-error"] == probes + "web app %s: HTTP 500 from /api/app/about/getvers: stand-in web app " \
-        "told to fail" % web_error.web_url
+        "told to fail" % web_error.web_url + held_back
     assert reasons["web-down"] == probes + "web app %s: cannot connect for /api/app/about/getvers: " \
-        "Connection refused" % web_down.web_url
+        "Connection refused" % web_down.web_url + held_back
     assert reasons["background-down"] == probes + "background app %s: cannot connect for /: Connection refused" % (
-        background_down.background_url)
+        background_down.background_url) + held_back
     assert reasons["db-unreachable"].startswith("Database: reset failed steps: cannot connect to 127.0.0.1/")
     assert reasons["db-wrong-password"].startswith("Database: reset failed steps: login to 127.0.0.1/")
     assert reasons["deferred"].startswith("Database: leave no failed or stuck step behind: reset deferred: job 1 "
@@ -285,13 +289,15 @@ def test_summary_names_each_failed_environment_and_why(troubled):
         "Web app: agree with the database, and show success after a reset: the report pages see the report step "
         "as pending but the database says success; after a reset both must say success")
     assert all("\n" not in reason for reason in reasons.values() if reason)
-    assert "8 environments, 7 failed: web-error, web-down, background-down, db-unreachable" in troubled.markdown
+    assert ("8 environments, 7 not ok: web-error (failed), web-down (failed), background-down (failed), "
+            "db-unreachable (failed before the read)" in troubled.markdown)
     for name in troubled.document["failed_environments"]:
         assert "fatal: [%s]: FAILED!" % name in troubled.run.stdout
 
 
 def test_summary_says_which_app_failed(troubled):
-    assert (troubled.rows["web-error"]["web_ok"], troubled.rows["web-error"]["background_ok"]) == (False, None)
+    # A failed web app does not hide the background app: it is probed on its own.
+    assert (troubled.rows["web-error"]["web_ok"], troubled.rows["web-error"]["background_ok"]) == (False, True)
     assert (troubled.rows["background-down"]["web_ok"], troubled.rows["background-down"]["background_ok"]) == (
         True, False)
     assert (troubled.rows["db-unreachable"]["web_ok"], troubled.rows["db-unreachable"]["before"]) == (True, None)
@@ -355,9 +361,13 @@ def test_status_exits_non_zero_for_failed_or_stuck_environments_and_writes_nothi
     document, _markdown = summary(fleet, "migration_status")
     assert document["failed_environments"] == ["failed", "stuck"]
     reasons = dict((row["environment"], row["error"]) for row in document["environments"])
+    blocked = "; Report pages: open after the run: the report pages are blocked: "
     assert reasons["failed"] == ("Database: leave no failed or stuck step behind: failed steps: ods, rds, report; "
-                                 "last error: Error in App.Migrate_Data: deadlock victim")
-    assert reasons["stuck"] == "Database: leave no failed or stuck step behind: failed steps: report"
+                                 "last error: Error in App.Migrate_Data: deadlock victim" + blocked
+                                 + "The migration must be run prior to viewing reports.")
+    assert reasons["stuck"] == ("Database: leave no failed or stuck step behind: failed steps: report" + blocked
+                                + "A migration is in progress. Allow the current migration to finish before viewing "
+                                "reports.")
     assert all(not record["action"].endswith("data_migrations") or record["result"]["changed"] is False
                for record in run.records)
 

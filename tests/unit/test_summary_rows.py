@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ansible_collections.ceds.generate.plugins.filter.summary_rows import FilterModule, reports_folder, summary_rows
+from ansible_collections.ceds.generate.plugins.filter.summary_rows import (FilterModule, check_failures,
+                                                                            reports_folder, summary_rows)
 
 PROBED = {"changed": False, "web": {"ok": True, "url": "http://web"}, "background": {"ok": True, "url": "http://bg"}}
 FACTS_AFTER = {"generate_migrations": {
@@ -43,7 +44,7 @@ def test_a_failed_environment_carries_its_error_on_one_line_and_apps_not_reached
     skipped = {"changed": False, "skipped": True}
     [row] = summary_rows([host("test", environment_failure=failure, app_probes=skipped,
                                migration={"failed": True, "msg": "cannot connect"})], reset=True)
-    assert row["outcome"] == "failed"
+    assert row["outcome"] == "failed before the read"
     assert row["error"] == "Database: reset failed steps: cannot connect to sql01/generate: connection refused"
     assert (row["web_ok"], row["background_ok"], row["before"], row["database_version"]) == (None, None, None, None)
     assert (row["failed_steps_before"], row["steps_reset"], row["migration_errors"]) == ([], [], [])
@@ -51,14 +52,44 @@ def test_a_failed_environment_carries_its_error_on_one_line_and_apps_not_reached
 
 def test_a_web_app_that_disagrees_with_the_database_is_not_ok():
     failure = "Web app: agree with the database, and show success after a reset: the report pages see pending"
-    [row] = summary_rows([host("prod", app_probes=PROBED, migration=RESET, environment_failure=failure)])
-    assert (row["web_ok"], row["background_ok"]) == (False, True)
+    web_status = {"failed": True, "msg": "the report pages see pending"}
+    [row] = summary_rows([host("prod", app_probes=PROBED, migration=RESET, web_status=web_status,
+                               environment_failure=failure)])
+    assert (row["outcome"], row["web_ok"], row["background_ok"]) == ("failed", False, True)
 
 
-def test_environments_none_of_whose_checks_ran_have_no_row_and_the_order_is_kept():
-    rows = summary_rows([host("b", migration=RESET), host("never-ran"), host("a", app_probes=PROBED)])
-    assert [row["environment"] for row in rows] == ["b", "a"]
-    assert rows[1]["before"] is None and rows[1]["web_ok"] is True
+def test_every_environment_has_a_row_and_one_whose_database_was_not_read_is_never_ok():
+    rows = summary_rows([host("b", migration=RESET), host("never-ran"), host("probed-only", app_probes=PROBED),
+                         host("in-batch")], in_progress=["in-batch"])
+    assert [(row["environment"], row["outcome"]) for row in rows] == [
+        ("b", "ok"), ("never-ran", "not reached"), ("probed-only", "not reached"), ("in-batch", "not finished")]
+    assert rows[1]["error"].startswith("the run ended before it reached this environment")
+    assert rows[2]["before"] is None and rows[2]["web_ok"] is True
+
+
+def test_outcomes_of_a_held_back_and_an_unreachable_environment():
+    unreachable = {"unreachable": True, "changed": False, "msg": "Task failed: Failed to connect to the host via ssh"}
+    held = host("prod", environment_failure="Rollout: stop before prod ...",
+                environment_failed_task="Rollout: stop before prod when an earlier environment failed")
+    rows = summary_rows([held, host("far", migration=unreachable, environment_failure="Database: ...")])
+    assert [row["outcome"] for row in rows] == ["stopped before prod", "unreachable"]
+
+
+def test_check_failures_names_every_failed_check_and_what_to_set_for_an_unreachable_environment():
+    failed_facts = {"state": "failed", "last_errors": [], "reports_blocked": True,
+                    "reports_blocked_reason": "The migration must be run prior to viewing reports."}
+    probes = {"failed": True, "msg": "web app http://web: cannot connect"}
+    assert check_failures({"app_probes": probes, "migration": {"changed": False, "msg": "failed steps: ods"},
+                           "generate_migrations": failed_facts}, reset=True) == [
+        "Web and background apps: answer the read-only probes: web app http://web: cannot connect",
+        "Database: reset held back by the failed web and background apps check: failed steps: ods",
+        "Report pages: open after the run: the report pages are blocked: The migration must be run prior to viewing "
+        "reports."]
+    unreachable = {"unreachable": True, "msg": "Task failed: Failed to connect to the host via ssh: refused"}
+    assert check_failures({"migration": unreachable, "connection": "ssh", "connection_setting": "ansible_connection"}) \
+        == ["Database: read the migration status: unreachable over ssh: Failed to connect to the host via ssh: refused; "
+            "the inventory sets ansible_connection: ssh for this environment: set it to local, or remove it, to check "
+            "it from the controller"]
 
 
 def test_the_filter_is_published_under_its_name():
