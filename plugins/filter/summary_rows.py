@@ -45,6 +45,12 @@ def _message(result):
     return message[len("Task failed: "):] if message.startswith("Task failed: ") else message
 
 
+def _task_failure(results, name, check):
+    """``["<check>: <message>"]`` when the task registered as ``name`` failed, else []."""
+    result = _registered(results, name)
+    return ["%s: %s" % (check, _message(result))] if result.get("failed") else []
+
+
 def unreachable_advice(connection, setting):
     """What decides that an environment is reached over ``connection``, and what to set instead."""
     if setting == "ansible_connection":
@@ -61,13 +67,9 @@ def check_failures(results, reset=False, check_mode=False):
     rerun), the connection it was reached over and the inventory setting that chose it (connection,
     connection_setting), and generate_migrations, the facts of the database read.
     """
-    failures = []
-    probes = _registered(results, "app_probes")
-    if probes.get("failed"):
-        failures.append("Web and background apps: answer the read-only probes: %s" % _message(probes))
-    background = _registered(results, "background_probe")
-    if background.get("failed"):
-        failures.append("Background app: answer the read-only probe: %s" % _message(background))
+    failures = (_task_failure(results, "app_probes", "Web and background apps: answer the read-only probes")
+                + _task_failure(results, "background_probe", "Background app: answer the read-only probe"))
+    probes_failed = bool(failures)
     migration = _registered(results, "migration")
     database = "Database: %s" % ("reset failed steps" if reset else "read the migration status")
     facts = results.get("generate_migrations") or {}
@@ -82,21 +84,17 @@ def check_failures(results, reset=False, check_mode=False):
         # any failed step when only reporting.
         errors = facts.get("last_errors") or []
         last = ("; last error: %s" % _one_line(errors[0].get("message"))) if errors else ""
-        if reset and (probes.get("failed") or background.get("failed")):
+        if reset and probes_failed:
             failures.append("Database: reset held back by the failed web and background apps check: %s%s"
                             % (_message(migration), last))
         else:
             failures.append("Database: leave no failed or stuck step behind: %s%s" % (_message(migration), last))
-    rerun = _registered(results, "rerun")
-    if rerun.get("failed"):
-        failures.append("Re-run: Generate's own migration of the reset steps: %s" % _message(rerun))
-    web = _registered(results, "web_status")
-    if web.get("failed"):
-        failures.append("Web app: agree with the database, and show success after a reset: %s" % _message(web))
-    # The report pages' own rule, on what the database holds after the run; a dry run that would reset is judged
-    # by the run that resets.
-    # The facts are the newest: a re-run's when one ran.
-    if (migration and not migration.get("failed") and not migration.get("unreachable") and not rerun.get("failed")
+    rerun_failures = _task_failure(results, "rerun", "Re-run: Generate's own migration of the reset steps")
+    failures += rerun_failures + _task_failure(
+        results, "web_status", "Web app: agree with the database, and show success after a reset")
+    # The report pages' own rule, on what the database holds after the run (the facts are the newest: a re-run's
+    # when one ran); a dry run that would reset is judged by the run that resets.
+    if (migration and not migration.get("failed") and not migration.get("unreachable") and not rerun_failures
             and facts.get("reports_blocked") and not (check_mode and migration.get("changed"))):
         failures.append("Report pages: open after the run: the report pages are blocked: %s"
                         % facts.get("reports_blocked_reason"))
