@@ -161,8 +161,8 @@ class RunWatch:
 
     def _error_line(self, line):
         """Whether ``line`` is one that Generate writes when a run of this type fails."""
-        return line.startswith(WORKER_ERROR_PREFIX) or line in [text % self.type_code.upper()
-                                                                 for text in ERROR_CLOSING_LINES]
+        closings = [text % self.type_code.upper() for text in ERROR_CLOSING_LINES]
+        return line.startswith(WORKER_ERROR_PREFIX) or line in closings
 
     def judge(self, poll):
         """The outcome after this poll, or None to keep waiting."""
