@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import stat
 import subprocess
 
@@ -405,3 +406,36 @@ def test_execution_environment_build_context_installs_the_driver_pyodbc_and_this
     assert sorted(path.name for path in (build / "collection" / "plugins" / "module_utils").glob("*.py")) == sorted(
         name for name in os.listdir(os.path.join(ROOT, "plugins", "module_utils")) if name.endswith(".py"))
     assert "pyodbc.drivers()" in final_stage
+
+
+def test_status_job_reports_an_unreachable_environment_as_such_and_the_others_in_full(tmp_path, standins):
+    healthy, host = sqlite_environment(tmp_path, "healthy", HEALTHY)
+    failed, _host = sqlite_environment(tmp_path, "failed", FAILED)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    # A host of its own over ssh: the inventory's ansible_connection (local, on `all`) is overridden for it.
+    far = dict(host, ansible_connection="ssh", ansible_host="127.0.0.1", ansible_port=closed_port,
+               generate_db_connection_string=healthy.connection_string)
+    job = AwxJob(str(tmp_path), 501, STATUS_TEMPLATE)
+    status = job.launch(
+        [("dev", "healthy"), ("test", "far"), ("prod", "failed")],
+        host_variables={
+            "healthy": dict(host, generate_db_connection_string=healthy.connection_string,
+                            **app_urls(standins(healthy))),
+            "far": far,
+            "failed": dict(host, generate_db_connection_string=failed.connection_string)})
+
+    assert (status, job.runner.rc) == ("failed", 2), job.output()
+    summary = job.stats()["artifact_data"]["generate_summary"]
+    assert summary["complete"] is True
+    assert dict((row["environment"], row["outcome"]) for row in summary["environments"]) == {
+        "healthy": "ok", "far": "unreachable", "failed": "failed"}
+    assert sorted(summary["failed_environments"]) == ["failed", "far"]
+    far_row = [row for row in summary["environments"] if row["environment"] == "far"][0]
+    assert far_row["error"].startswith("Database: read the migration status: unreachable over ssh: ")
+    assert far_row["error"].endswith("the inventory sets ansible_connection: ssh for this environment: set it to "
+                                     "local, or remove it, to check it from the controller")
+    assert job.stats()["failures"] == {"far": 1, "failed": 1}
+    with open(os.path.join(job.artifacts, "reports", "migration_status.json"), encoding="utf-8") as handle:
+        assert json.load(handle) == summary
