@@ -86,10 +86,11 @@ def test_check_failures_names_every_failed_check_and_what_to_set_for_an_unreacha
         "Report pages: open after the run: the report pages are blocked: The migration must be run prior to viewing "
         "reports."]
     unreachable = {"unreachable": True, "msg": "Task failed: Failed to connect to the host via ssh: refused"}
-    assert check_failures({"migration": unreachable, "connection": "ssh", "connection_setting": "ansible_connection"}) \
-        == ["Database: read the migration status: unreachable over ssh: Failed to connect to the host via ssh: refused; "
-            "the inventory sets ansible_connection: ssh for this environment: set it to local, or remove it, to check "
-            "it from the controller"]
+    found = check_failures({"migration": unreachable, "connection": "ssh", "connection_setting": "ansible_connection"})
+    assert found == [
+        "Database: read the migration status: unreachable over ssh: Failed to connect to the host via ssh: refused; "
+        "the inventory sets ansible_connection: ssh for this environment: set it to local, or remove it, to check "
+        "it from the controller"]
 
 
 def test_the_filter_is_published_under_its_name():
