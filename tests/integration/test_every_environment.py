@@ -8,7 +8,6 @@ Markdown summaries, the `set_stats` data and the databases.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket

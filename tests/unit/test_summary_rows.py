@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from ansible_collections.ceds.generate.plugins.filter.summary_rows import (FilterModule, check_failures,
-                                                                            reports_folder, summary_rows)
+from ansible_collections.ceds.generate.plugins.filter.summary_rows import (
+    FilterModule,
+    check_failures,
+    reports_folder,
+    summary_rows,
+)
 
 PROBED = {"changed": False, "web": {"ok": True, "url": "http://web"}, "background": {"ok": True, "url": "http://bg"}}
 FACTS_AFTER = {"generate_migrations": {
