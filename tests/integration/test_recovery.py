@@ -121,13 +121,21 @@ def test_before_twelve_each_reset_type_runs_once_in_generates_order_each_on_its_
         ("ods", "success"), ("rds", "success"), ("report", "success")]
 
 
-def test_with_nothing_locked_and_no_reports_given_no_request_is_sent_and_the_environment_fails_saying_why(fleet):
+# Before 12.0 the ods and rds runs need no selection: the report run, last, is the one refused.
+BEFORE_THE_REPORT_RUN = {"11": ["/api/DataMigration/MigrateData/ods", "/api/DataMigration/MigrateData/rds"],
+                         "12": [], "13.3": []}
+
+
+@pytest.mark.parametrize("line", VERSIONS)
+def test_with_nothing_locked_and_no_reports_given_no_report_run_is_sent_and_the_environment_fails_saying_why(
+        fleet, line):
     # Generate's error path unlocked the selection: a report run now would migrate nothing and end in "success".
-    failed = environment(fleet, "failed", FAILED, "13.3")
+    failed = environment(fleet, "failed", FAILED, line)
     add_reports(failed.database, "c002")
     run = fleet.run("reset_migrations.yml", *RERUN)
     assert run.rc == 2
-    assert triggers(failed) == [] and failed.standin.replica.pipeline_runs == []
+    assert triggers(failed) == BEFORE_THE_REPORT_RUN[line]
+    assert [entry["type"] for entry in failed.standin.replica.pipeline_runs] == ["ods", "rds"][:len(triggers(failed))]
     error = summary(fleet)["failed"]["error"]
     assert "report not started (no report is selected: a report run migrates only the locked reports, and " \
            "Generate unlocked them when the failed run ended" in error
@@ -148,10 +156,11 @@ def test_the_reports_a_crashed_run_left_locked_are_migrated_again_without_being_
     assert not any(message.startswith("REPORT selection locked") for message in stuck.database.history_messages())
 
 
-def test_a_failed_per_report_job_is_reported_stuck_at_once_not_after_the_timeout(fleet):
+@pytest.mark.parametrize("line", VERSIONS)
+def test_a_failed_per_report_job_is_reported_stuck_at_once_not_after_the_timeout(fleet, line):
     # Hangfire deletes the failed job and its MarkReportAsComplete continuation (AutomaticRetry, Delete):
     # nothing is left to finish the report step.
-    failed = environment(fleet, "failed", FAILED, "13.3")
+    failed = environment(fleet, "failed", FAILED, line)
     add_reports(failed.database, "c002")
     failed.standin.replica.fail.add("report_job")
     started = time.monotonic()
@@ -218,8 +227,9 @@ def hung_report_run(environment_under_test, *parts):
     return replica
 
 
-def test_a_cancelled_run_is_waited_for_until_its_worker_closed_so_the_reset_and_rerun_that_follow_hold(fleet):
-    hung = environment(fleet, "hung", HEALTHY_RECENT, "13.3")
+@pytest.mark.parametrize("line", VERSIONS)
+def test_a_cancelled_run_is_waited_for_until_its_worker_closed_so_the_reset_and_rerun_that_follow_hold(fleet, line):
+    hung = environment(fleet, "hung", HEALTHY_RECENT, line)
     replica = hung_report_run(hung, "pipeline")
     time.sleep(3)
 
@@ -244,11 +254,13 @@ def test_a_cancelled_run_is_waited_for_until_its_worker_closed_so_the_reset_and_
     assert locked_reports(hung.database) == []
 
 
-def test_a_live_server_stays_alive_when_the_controllers_clock_is_six_minutes_ahead(fleet, pg_db):
-    # Hangfire 1.7 (Generate 12.0 to 13.2) beats with the app server's clock, next to the database's; the
-    # controller's clock, six minutes ahead (libfaketime), must not make that server dead, its running report
-    # run an orphan, and the step stuck: a reset and a second run beside the first would follow.
-    running = environment(fleet, "running", HEALTHY_RECENT, "12", database=pg_db)
+@pytest.mark.parametrize("line", VERSIONS)
+def test_a_live_server_stays_alive_when_the_controllers_clock_is_six_minutes_ahead(fleet, pg_db, line):
+    # Hangfire 1.7 (Generate 12.0 to 13.2) beats with the app server's clock, next to the database's, and 1.8
+    # (13.3) with the database's own; the controller's clock, six minutes ahead (libfaketime), must not make that
+    # server dead, its running report run an orphan, and the step stuck: a reset and a second run beside the
+    # first would follow.
+    running = environment(fleet, "running", HEALTHY_RECENT, line, database=pg_db)
     replica = hung_report_run(running, "pipeline", "report_job")
     assert running.database.statuses()["report"] == "processing"
     skewed = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": "+360"}
@@ -261,10 +273,11 @@ def test_a_live_server_stays_alive_when_the_controllers_clock_is_six_minutes_ahe
     assert run.rc == 2  # the report pages stay blocked while the run goes on
 
 
-def test_with_no_live_server_a_queued_job_does_not_block_the_reset_and_is_named(fleet):
+@pytest.mark.parametrize("line", VERSIONS)
+def test_with_no_live_server_a_queued_job_does_not_block_the_reset_and_is_named(fleet, line):
     # The background app is down: the Enqueued job runs only when one starts, like an orphaned Processing job.
     pending = environment(fleet, "pending", [("ods", "success", 9000), ("rds", "success", 8000),
-                                             ("report", "pending", 7000)], "13.3", background=False)
+                                             ("report", "pending", 7000)], line, background=False)
     job_id = pending.database.add_job(type_code="report", state="Enqueued", age=7000)
     run = fleet.run("reset_migrations.yml")
     assert run.rc == 0, run.output[-4000:]
