@@ -292,7 +292,7 @@ def test_summary_names_each_failed_environment_and_why(troubled):
     assert ("8 environments, 7 not ok: web-error (failed), web-down (failed), background-down (failed), "
             "db-unreachable (failed before the read)" in troubled.markdown)
     for name in troubled.document["failed_environments"]:
-        assert "fatal: [%s]: FAILED!" % name in troubled.run.stdout
+        assert "fatal: [%s -> localhost]: FAILED!" % name in troubled.run.stdout
 
 
 def test_summary_says_which_app_failed(troubled):

@@ -299,7 +299,7 @@ class AwxJob:
         return path
 
     def launch(self, environments, host_variables=None, credential=None, job_type=None, limit=None,
-               survey_answers=None, verbosity=0, launch_type="scheduled"):
+               survey_answers=None, verbosity=0, launch_type="scheduled", cancel_callback=None):
         """Launch the job and run it to its end; return the runner's status.
 
         ``environments`` is the inventory, a list of (tier, name), and
@@ -308,6 +308,9 @@ class AwxJob:
         ``survey_answers`` are what the launch (or a schedule) asks for, taken or
         ignored as AWX would; answers that do not fit the survey raise
         ``LaunchRefused`` before anything runs. ``verbosity`` is the job's.
+        ``cancel_callback`` is what AWX hands ansible-runner to learn that the
+        job was cancelled: called while the playbook runs, with the events so
+        far in ``events``; once it returns true, ansible-runner ends the run.
         """
         credential = self._prompted("credential", credential)
         job_type = self._prompted("job_type", job_type) or self.template["job_type"]
@@ -348,7 +351,7 @@ class AwxJob:
             ident=str(self.job_id), private_data_dir=self.private_data_dir, playbook=self.template["playbook"],
             inventory=inventory, envvars=envvars, suppress_env_files=True,
             fact_cache_type="jsonfile" if self.template.get("use_fact_cache") else "",
-            event_handler=self.events.append, quiet=True, timeout=300)
+            event_handler=self.events.append, cancel_callback=cancel_callback, quiet=True, timeout=300)
         return self.runner.status
 
     def output(self):
