@@ -213,11 +213,12 @@ def test_check_mode_locks_nothing_triggers_nothing_and_says_what_it_would(fleet)
     assert "would lock c002, then run report on reports c002" in entry["reason"]
 
 
-def hung_report_run(environment_under_test, *parts):
-    """A report run of the replica that hangs in ``parts`` (App.Migrate_Data, the per-report jobs), started as the
-    Migrate button would; returned once its pipeline runs."""
+def hung_report_run(environment_under_test, *parts, legacy=False):
+    """A report run of the replica over report c002 that hangs in ``parts`` (App.Migrate_Data, the per-report jobs),
+    started as the Migrate button would; returned once its pipeline runs. A ``legacy`` report has no job of its
+    own: the run is then one Processing job and nothing else."""
     replica = environment_under_test.standin.replica
-    add_reports(environment_under_test.database, "c002", locked=True)
+    environment_under_test.database.add_report("c002", locked=True, legacy=legacy)
     replica.hang.update(parts)
     replica.migrate_data("report")
     deadline = time.monotonic() + 30
@@ -261,7 +262,7 @@ def test_a_live_server_stays_alive_when_the_controllers_clock_is_six_minutes_ahe
     # server dead, its running report run an orphan, and the step stuck: a reset and a second run beside the
     # first would follow.
     running = environment(fleet, "running", HEALTHY_RECENT, line, database=pg_db)
-    replica = hung_report_run(running, "pipeline", "report_job")
+    replica = hung_report_run(running, "pipeline", legacy=True)
     assert running.database.statuses()["report"] == "processing"
     skewed = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": "+360"}
     run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"), env=skewed)
