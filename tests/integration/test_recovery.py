@@ -198,6 +198,31 @@ def test_a_background_app_of_another_environment_starts_nothing_here_and_the_run
     assert "report not started (no job of report and no history line of it after " in summary(fleet)["failed"]["error"]
 
 
+def test_a_trigger_whose_answer_times_out_is_not_sent_again_when_the_run_started(fleet):
+    failed = environment(fleet, "failed", FAILED, "13.3")
+    add_reports(failed.database, "c002")
+    # The background app enqueues the run's jobs, then answers after the client gave up.
+    failed.standin.answer_delay = 4
+    run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"), "-e", "generate_rerun_http_timeout=1")
+    assert run.rc == 0, run.output[-3000:]
+    assert triggers(failed) == [MIGRATE_REPORT]
+    assert failed.database.statuses() == {"ods": "success", "rds": "success", "report": "success"}
+
+
+def test_a_fleet_where_one_recovery_fails_fails_only_that_environment(fleet):
+    names = ("first", "second", "third")
+    environments = [environment(fleet, name, FAILED, "13.3") for name in names]
+    for added in environments:
+        add_reports(added.database, "c002")
+    environments[1].standin.replica.fail.add("pipeline")
+    run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"))
+    assert run.rc == 2
+    rows = summary(fleet)
+    assert [rows[name]["outcome"] for name in names] == ["ok", "failed", "ok"], [rows[name]["error"] for name in names]
+    assert [triggers(added) for added in environments] == [[MIGRATE_REPORT]] * 3
+    assert [rows[name]["reruns"][0]["outcome"] for name in names] == ["success", "error", "success"]
+
+
 def test_check_mode_locks_nothing_triggers_nothing_and_says_what_it_would(fleet):
     failed = environment(fleet, "failed", FAILED, "13.3")
     add_reports(failed.database, "c002")
