@@ -257,6 +257,8 @@ def hung_report_run(environment_under_test, *parts, legacy=False):
 def test_a_cancelled_run_is_waited_for_until_its_worker_closed_so_the_reset_and_rerun_that_follow_hold(fleet, line):
     hung = environment(fleet, "hung", HEALTHY_RECENT, line)
     replica = hung_report_run(hung, "pipeline")
+    # The cancelled statement takes a few seconds to give up: long enough for a reset to come in between.
+    replica.cancel_seconds = 5
     time.sleep(3)
 
     def let_the_next_run_finish():
@@ -272,9 +274,14 @@ def test_a_cancelled_run_is_waited_for_until_its_worker_closed_so_the_reset_and_
     helper.join(5)
     assert run.rc == 0, run.output[-4000:]
     assert triggers(hung) == [CANCEL_REPORT, MIGRATE_REPORT]
-    # The cancelled worker closed before the reset: its late CompleteMigration(error) undid nothing.
+    # The cancelled worker closed before the reset: its late CompleteMigration(error) undid nothing. (Had it come
+    # after, it would have set the step back to error, unlocked the reports mid-run, and left its line after the
+    # reset's audit line.)
     history = hung.database.history_messages()
-    assert any(message.startswith("Error Occurred - ") for message in history)
+    reset = next(number for number, message in enumerate(history) if " reset from error to success by " in message)
+    worker = next(number for number, message in enumerate(history) if message.startswith("Error Occurred - "))
+    assert worker < reset
+    assert "REPORT Migration Complete - either due to error or cancellation" not in history[reset:]
     assert hung.database.statuses()["report"] == "success"
     assert [entry["outcome"] for entry in replica.pipeline_runs][:1] == ["cancelled"]
     assert len(replica.pipeline_runs) == 2

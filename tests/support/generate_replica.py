@@ -596,6 +596,9 @@ class GenerateReplica:
         self.clock_offset = clock_offset
         self.pipeline_seconds = 1.0
         self.report_job_seconds = 1.0
+        # Seconds a cancelled App.Migrate_Data takes to give up after command.Cancel(): SQL Server answers the
+        # attention once the statement reaches a point where it can stop, which a long task may take a while to.
+        self.cancel_seconds = 0.0
         self.fail = set()
         self.hang = set()
         self.years = ["2025"]
@@ -1104,6 +1107,7 @@ class GenerateReplica:
             if now >= tick:
                 tick += TOKEN_CHECK_SECONDS
                 if self._aborted(worker, server_id, job_id):
+                    self._sleep(worker, self.cancel_seconds)
                     raise SqlError(CANCELLED_MESSAGE)
                 continue
             hanging = "pipeline" in self.hang
