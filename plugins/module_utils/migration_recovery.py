@@ -63,6 +63,11 @@ NO_SELECTION = ("no report is selected: a report run migrates only the locked re
                 "(playbook variable generate_rerun_reports), as the report migration page's selection")
 
 
+def error_closings(type_code):
+    """The lines CompleteMigration(code, "error") writes for ``type_code``."""
+    return [text % type_code.upper() for text in ERROR_CLOSING_LINES]
+
+
 def in_generate_order(types):
     """The types once each, in Generate's order (ods, rds, report)."""
     return [code for code in GENERATE_ORDER if code in types]
@@ -149,11 +154,11 @@ class RunWatch:
     def completion_lines(self):
         """The lines that say the run finished its work, any of them.
 
-        App.Migrate_Data writes "Migration Complete" when it marks the step success, which for report it does only
-        when no new-style report is left locked: with the selection locked at the request, that line too proves
-        the reports were migrated (the per-report jobs finished first), with each one's "Report Complete" line. Otherwise the last MarkReportAsComplete
-        writes "REPORT Migration Complete - successful" (from 13.2; in 12.0 to 13.1 CompleteMigration throws
-        there, and the step stays processing: stuck).
+        App.Migrate_Data writes "Migration Complete" when it marks the step success, which for report it does
+        only when no new-style report is left locked: with the selection locked at the request, that line too
+        proves the reports were migrated (the per-report jobs finished first), with each one's "Report Complete"
+        line. Otherwise the last MarkReportAsComplete writes "REPORT Migration Complete - successful" (from 13.2;
+        in 12.0 to 13.1 CompleteMigration throws there, and the step stays processing: stuck).
         """
         if self.type_code == REPORT:
             return (SUCCESSFUL_LINE % self.type_code.upper(), MIGRATE_DATA_COMPLETE_LINE)
@@ -161,8 +166,7 @@ class RunWatch:
 
     def _error_line(self, line):
         """Whether ``line`` is one that Generate writes when a run of this type fails."""
-        closings = [text % self.type_code.upper() for text in ERROR_CLOSING_LINES]
-        return line.startswith(WORKER_ERROR_PREFIX) or line in closings
+        return line.startswith(WORKER_ERROR_PREFIX) or line in error_closings(self.type_code)
 
     def judge(self, poll):
         """The outcome after this poll, or None to keep waiting."""
@@ -198,8 +202,8 @@ class RunWatch:
             missing.append("%s is %s" % (self.type_code, poll.status_code))
         # Each report migrated the new way has one job per year and category set, whose last line names it
         # (FactReportRepository.ExecuteReportMigrationByYearLevelAndCategorySet): a run over nothing has none.
-        unmigrated = [code for code in self.selection if code not in self.legacy
-                      and not any(line.startswith("%s%s/" % (REPORT_JOB_COMPLETE_PREFIX, code)) for line in poll.lines)]
+        unmigrated = [code for code in self.selection if code not in self.legacy and not any(
+            line.startswith("%s%s/" % (REPORT_JOB_COMPLETE_PREFIX, code)) for line in poll.lines)]
         if unmigrated:
             missing.append("no \"%s\" line for %s" % (REPORT_JOB_COMPLETE_LINE % "...", ", ".join(unmigrated)))
         if not any(line in poll.lines for line in self.completion_lines()):
@@ -213,17 +217,6 @@ class RunWatch:
                 "no job is left to finish the run: %s (a job that fails is deleted by Generate's AutomaticRetry, "
                 "with its continuation)" % "; ".join(missing))
         return OUTCOME_INCOMPLETE, "no job left, but %s" % "; ".join(missing)
-
-
-def closing_of(job, type_code):
-    """The line that shows a cancelled job's worker has closed: the worker's own error lines for the migration
-    job (its catch block: LogException, then CompleteMigration(code, "error")); the job's last line for a
-    per-report job, which takes no cancellation token and runs to its end. None for other jobs."""
-    if job.method == SQL_MIGRATION_METHOD:
-        return WORKER_ERROR_PREFIX
-    if job.method == REPORT_JOB_METHOD:
-        return REPORT_JOB_COMPLETE_LINE % "/".join("%s" % value for value in job.arguments[:4])
-    return None
 
 
 class CancelWatch:
@@ -247,10 +240,14 @@ class CancelWatch:
         return [job for job in self.running if job.method == REPORT_JOB_METHOD]
 
     def open_workers(self, lines):
-        """The cancelled jobs whose worker has not closed yet, by the history lines since the cancel."""
-        closings = ERROR_CLOSING_LINES[0] % self.type_code.upper(), ERROR_CLOSING_LINES[1] % self.type_code.upper()
-        worker_closed = False
-        seen_error = False
+        """The cancelled jobs whose worker has not closed yet, by the history lines since the cancel.
+
+        The migration job's worker closes with its catch block: LogException ("Error Occurred - ..."), then
+        CompleteMigration(code, "error"). A per-report job takes no cancellation token and runs to its end,
+        whose last line names it. Other jobs write nothing of their own.
+        """
+        closings = error_closings(self.type_code)
+        seen_error = worker_closed = False
         for line in lines:
             if line.startswith(WORKER_ERROR_PREFIX):
                 seen_error = True
@@ -258,10 +255,10 @@ class CancelWatch:
                 worker_closed = True
         waiting = []
         for job in self.running:
-            closing = closing_of(job, self.type_code)
-            if closing == WORKER_ERROR_PREFIX and not worker_closed:
+            if job.method == SQL_MIGRATION_METHOD and not worker_closed:
                 waiting.append(job)
-            elif closing not in (None, WORKER_ERROR_PREFIX) and closing not in lines:
+            elif job.method == REPORT_JOB_METHOD and REPORT_JOB_COMPLETE_LINE % "/".join(
+                    "%s" % value for value in job.arguments[:4]) not in lines:
                 waiting.append(job)
         return waiting
 

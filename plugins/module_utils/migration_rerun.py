@@ -169,13 +169,17 @@ class Recovery:
     def run(self):
         """Every run in Generate's order; stops at the first that does not end well."""
         outcomes = []
+        # The first run or cancel starts from this read; each later one reads again, after the one before.
+        observed = self.observe()
         if self.params["state"] == "rerun":
-            snapshot, _evidence, _plan = self.observe()
-            types = migration_recovery.runs_for(self.params["types"], snapshot.database_version)
+            act = self.rerun
+            types = migration_recovery.runs_for(self.params["types"], observed[0].database_version)
         else:
+            act = self.cancel
             types = migration_recovery.in_generate_order(self.params["types"])
         for type_code in types:
-            outcome = self.rerun(type_code) if self.params["state"] == "rerun" else self.cancel(type_code)
+            outcome = act(type_code, observed or self.observe())
+            observed = None
             outcomes.append(outcome)
             if outcome["outcome"] not in migration_recovery.OUTCOMES_OK:
                 break
@@ -200,9 +204,11 @@ class Recovery:
         legacy = [code for code in selection if code in evidence.legacy_reports or rows.get(code, (0, 0, 0))[2]]
         return selection, to_lock, legacy, problem
 
-    def rerun(self, type_code):
-        """Trigger Generate's run of one type when nothing runs, on a report selection, and wait for its end."""
-        snapshot, evidence, plan = self.observe()
+    def rerun(self, type_code, observed):
+        """Trigger Generate's run of one type when nothing runs, on a report selection, and wait for its end.
+
+        observed: (snapshot, evidence, plan) as ``observe`` read them just before."""
+        snapshot, evidence, plan = observed
         view = self._step(plan, type_code)
         outcome = new_outcome(type_code)
         if plan.active_jobs:
@@ -276,10 +282,10 @@ class Recovery:
         return [{"date": migration_plan.iso_utc(date), "message": message}
                 for _type_id, date, message, _line in evidence.history if date is not None and date >= since]
 
-    def cancel(self, type_code):
+    def cancel(self, type_code, observed):
         """Ask Generate to cancel a hung run of one type, and wait until each cancelled worker has closed and no
-        job of the type is left; nothing may be reset before that."""
-        _snapshot, evidence, plan = self.observe()
+        job of the type is left; nothing may be reset before that. observed: as for ``rerun``."""
+        _snapshot, evidence, plan = observed
         view = self._step(plan, type_code)
         outcome = new_outcome(type_code)
         if not view.hung:

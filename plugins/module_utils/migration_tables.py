@@ -461,5 +461,5 @@ def decide(snapshot, evidence, params):
     stuck_after = params.get("stuck_after")
     if stuck_after is None:
         stuck_after = migration_plan.default_stuck_after(snapshot.database_version)
-    return migration_plan.plan(snapshot.steps, snapshot.status_ids, evidence.now, stuck_after, params["state"] == "reset",
-                               evidence.hangfire, params["server_timeout"])
+    return migration_plan.plan(snapshot.steps, snapshot.status_ids, evidence.now, stuck_after,
+                               params["state"] == "reset", evidence.hangfire, params["server_timeout"])

@@ -220,7 +220,6 @@ def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_rep
                   clock=DEFAULT_DATABASE_CLOCK):
     """One SELECT, a UNION ALL of the database's clock and the parts asked for, each row tagged by its "Kind".
 
-    clock: the database's UTC now (Date), an expression of DATABASE_CLOCKS, always read first.
     steps: every step's id (Id), status id (Number), trigger date (Date) and last duration (Text1),
     for the guard in the writing transaction and for watching a run.  hangfire_schema: Hangfire's servers (Id, Date = last heartbeat) and
     Generate's unfinished migration jobs (Id, Name = state, Date = the state's CreatedAt,
@@ -273,7 +272,8 @@ def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_rep
     return "\nUNION ALL\n".join(parts) + '\nORDER BY "Kind", "Date" DESC, "Id"'
 
 
-def every_statement(schema=GENERATE_SCHEMA, max_steps=3, hangfire_schema=HANGFIRE_SCHEMA, clock=DEFAULT_DATABASE_CLOCK):
+def every_statement(schema=GENERATE_SCHEMA, max_steps=3, hangfire_schema=HANGFIRE_SCHEMA,
+                    clock=DEFAULT_DATABASE_CLOCK):
     """Every statement text the collection can send for ``schema`` (for grammar checks and review).
 
     ``clock`` picks the database clock the evidence reads use (SQL Server's by default).
