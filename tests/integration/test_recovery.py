@@ -33,12 +33,6 @@ def reports_var(*codes):
     return ("-e", json.dumps({"generate_rerun_reports": list(codes)}))
 
 
-def add_reports(database, *codes, locked=False):
-    """Report rows of GenerateReports, active and migrated the new way, locked or not."""
-    for code in codes:
-        database.add_report(code, locked=locked)
-
-
 def locked_reports(database):
     return sorted(code for code, (locked, _active, _legacy) in database.reports().items() if locked)
 
@@ -87,7 +81,8 @@ def environment(fleet, name, steps, line, database=None, background=True):
 @pytest.mark.parametrize("line", ["12", "13.3"])
 def test_from_twelve_a_recovery_is_one_report_run_over_the_given_reports_and_the_report_pages_open(fleet, line):
     failed = environment(fleet, "failed", FAILED, line)
-    add_reports(failed.database, "c002", "c089")
+    failed.database.add_report("c002")
+    failed.database.add_report("c089")
     run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"))
     assert run.rc == 0, run.output[-4000:]
     # One request, one pipeline run over the selection; never ods or rds on their own.
@@ -110,7 +105,7 @@ def test_from_twelve_a_recovery_is_one_report_run_over_the_given_reports_and_the
 
 def test_before_twelve_each_reset_type_runs_once_in_generates_order_each_on_its_own_work(fleet):
     failed = environment(fleet, "failed", FAILED, "11")
-    add_reports(failed.database, "c002")
+    failed.database.add_report("c002")
     run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"))
     assert run.rc == 0, run.output[-4000:]
     assert triggers(failed) == ["/api/DataMigration/MigrateData/ods", "/api/DataMigration/MigrateData/rds",
@@ -131,7 +126,7 @@ def test_with_nothing_locked_and_no_reports_given_no_report_run_is_sent_and_the_
         fleet, line):
     # Generate's error path unlocked the selection: a report run now would migrate nothing and end in "success".
     failed = environment(fleet, "failed", FAILED, line)
-    add_reports(failed.database, "c002")
+    failed.database.add_report("c002")
     run = fleet.run("reset_migrations.yml", *RERUN)
     assert run.rc == 2
     assert triggers(failed) == BEFORE_THE_REPORT_RUN[line]
@@ -146,8 +141,8 @@ def test_the_reports_a_crashed_run_left_locked_are_migrated_again_without_being_
     # The report run died with its background app; its job is gone, the step processing, c002 still locked.
     stuck = environment(fleet, "stuck", [("ods", "success", 9000), ("rds", "success", 8000),
                                          ("report", "processing", 7000)], "13.3")
-    add_reports(stuck.database, "c002", locked=True)
-    add_reports(stuck.database, "c089")
+    stuck.database.lock_reports("c002")
+    stuck.database.add_report("c089")
     run = fleet.run("reset_migrations.yml", *RERUN)
     assert run.rc == 0, run.output[-4000:]
     assert triggers(stuck) == [MIGRATE_REPORT]
@@ -161,7 +156,7 @@ def test_a_failed_per_report_job_is_reported_stuck_at_once_not_after_the_timeout
     # Hangfire deletes the failed job and its MarkReportAsComplete continuation (AutomaticRetry, Delete):
     # nothing is left to finish the report step.
     failed = environment(fleet, "failed", FAILED, line)
-    add_reports(failed.database, "c002")
+    failed.database.add_report("c002")
     failed.standin.replica.fail.add("report_job")
     started = time.monotonic()
     run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"), "-e", "generate_rerun_timeout=600")
@@ -175,7 +170,7 @@ def test_a_failed_per_report_job_is_reported_stuck_at_once_not_after_the_timeout
 
 def test_a_pipeline_that_fails_ends_the_recovery_in_error_with_generates_own_lines(fleet):
     failed = environment(fleet, "failed", FAILED, "12")
-    add_reports(failed.database, "c002")
+    failed.database.add_report("c002")
     failed.standin.replica.fail.add("pipeline")
     run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"))
     assert run.rc == 2
@@ -190,7 +185,7 @@ def test_a_pipeline_that_fails_ends_the_recovery_in_error_with_generates_own_lin
 def test_a_background_app_of_another_environment_starts_nothing_here_and_the_run_is_not_started(fleet):
     failed = environment(fleet, "failed", FAILED, "13.3")
     other = environment(fleet, "other", HEALTHY_RECENT, "13.3")
-    add_reports(failed.database, "c002")
+    failed.database.add_report("c002")
     failed.variables["generate_background_url"] = other.standin.background_url
     run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"), "-e", "generate_rerun_start_timeout=4",
                     "--limit", "failed")
@@ -200,7 +195,7 @@ def test_a_background_app_of_another_environment_starts_nothing_here_and_the_run
 
 def test_a_trigger_whose_answer_times_out_is_not_sent_again_when_the_run_started(fleet):
     failed = environment(fleet, "failed", FAILED, "13.3")
-    add_reports(failed.database, "c002")
+    failed.database.add_report("c002")
     # The background app enqueues the run's jobs, then answers after the client gave up.
     failed.standin.answer_delay = 4
     run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"), "-e", "generate_rerun_http_timeout=1")
@@ -213,7 +208,7 @@ def test_a_fleet_where_one_recovery_fails_fails_only_that_environment(fleet):
     names = ("first", "second", "third")
     environments = [environment(fleet, name, FAILED, "13.3") for name in names]
     for added in environments:
-        add_reports(added.database, "c002")
+        added.database.add_report("c002")
     environments[1].standin.replica.fail.add("pipeline")
     run = fleet.run("reset_migrations.yml", *RERUN, *reports_var("c002"))
     assert run.rc == 2
@@ -225,7 +220,7 @@ def test_a_fleet_where_one_recovery_fails_fails_only_that_environment(fleet):
 
 def test_check_mode_locks_nothing_triggers_nothing_and_says_what_it_would(fleet):
     failed = environment(fleet, "failed", FAILED, "13.3")
-    add_reports(failed.database, "c002")
+    failed.database.add_report("c002")
     before = failed.database.snapshot()
     run = fleet.run("reset_migrations.yml", "--check", *RERUN, *reports_var("c002"))
     assert run.rc == 0, run.output[-3000:]
