@@ -16,6 +16,7 @@ __metaclass__ = type
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.ceds.generate.plugins.module_utils import app_probe
+from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import as_module_returns
 
 # Ansible loads this plugin in the controller process before it forks the workers that run
 # the task, so a context built here is shared by every probe of the run (see tls_context).
@@ -36,11 +37,8 @@ class ActionModule(ActionBase):
         del tmp
         _validation, params = self.validate_argument_spec(argument_spec=app_probe.argument_spec())
         try:
-            found = app_probe.probe(params)
+            found = dict(app_probe.probe(params), changed=False)
         except app_probe.ProbeFailed as exc:
-            result.update(exc.result)
-            result.update(failed=True, changed=False, msg="%s" % exc)
-            return result
-        result.update(found)
-        result["changed"] = False
+            found = dict(exc.result, failed=True, changed=False, msg="%s" % exc)
+        result.update(as_module_returns(found, params, set(), task_vars))
         return result

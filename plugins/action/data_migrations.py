@@ -17,12 +17,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_options, data_migrations_run
 from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
+    as_module_returns,
     interpreter_is_this_python,
     module_environment,
     process_environment,
@@ -53,19 +53,16 @@ class ActionModule(ActionBase):
             params, hidden, error = validate_options(data_migrations_run.MODULE_NAME, self._task.args,
                                                      data_migrations_run.argument_spec(),
                                                      connection_options.argument_rules())
-            # A module process returns its validated options as invocation.module_args (AnsibleModule).
-            invocation = {"module_args": params}
             if error is not None:
-                result.update(remove_values(dict(failed=True, msg=error, invocation=invocation), hidden))
+                result.update(as_module_returns(dict(failed=True, msg=error), params, hidden, task_vars))
                 return result
             found, secrets = data_migrations_run.execute(params, self._task.check_mode, environ)
-            found["invocation"] = invocation
         if not self._task.diff:
             found.pop("diff", None)
         # A module process returns warnings only when there are some (AnsibleModule.exit_json).
         if not found.get("warnings"):
             found.pop("warnings", None)
-        result.update(remove_values(found, hidden | secrets))
+        result.update(as_module_returns(found, params, hidden | set(secrets), task_vars))
         return result
 
     def runs_here(self, task_vars):

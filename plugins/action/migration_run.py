@@ -13,12 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.module_utils.common.parameters import remove_values
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.ceds.generate.plugins.module_utils import connection_options, migration_rerun
 from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
+    as_module_returns,
     module_environment,
     process_environment,
     validate_options,
@@ -47,11 +47,11 @@ class ActionModule(ActionBase):
                                                      migration_rerun.argument_spec(),
                                                      connection_options.argument_rules())
             if error is not None:
-                result.update(failed=True, msg=error)
+                result.update(as_module_returns(dict(failed=True, msg=error), params, hidden, task_vars))
                 return result
             found, secrets = migration_rerun.execute(params, self._task.check_mode, environ, say)
         # A module process returns warnings only when there are some (AnsibleModule.exit_json).
         if not found.get("warnings"):
             found.pop("warnings", None)
-        result.update(remove_values(found, hidden | secrets))
+        result.update(as_module_returns(found, params, hidden | set(secrets), task_vars))
         return result

@@ -16,8 +16,9 @@ __metaclass__ = type
 import json
 import socket
 
-from ansible.module_utils.six.moves.urllib.parse import urlsplit, urlunsplit
-from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit, urlunsplit
+
 from ansible.module_utils.urls import Request, make_context
 
 VERSION_PATH = "/api/app/about/getvers"

@@ -13,6 +13,13 @@ __metaclass__ = type
 
 import re
 
+from ansible.module_utils.common.parameters import remove_values
+
+try:
+    from ansible.module_utils.secrets import register_secrets
+except ImportError:  # ansible-core before 2.22: no secret masker; a module's no_log values are replaced in its result
+    register_secrets = None
+
 APPLICATION_NAME = "ceds.generate"
 
 
@@ -159,6 +166,27 @@ def secrets_of(options):
             if parsed.get(key):
                 found.append(parsed[key])
     return found
+
+
+def mask_everywhere(secrets):
+    """Register the secrets with ansible-core's secret masker, which hides them wherever a result or message is
+    shown (2.22 and later, which no longer replaces a module's no_log values in its result); whether it did."""
+    if register_secrets is None:
+        return False
+    register_secrets(["%s" % secret for secret in secrets if secret])
+    return True
+
+
+def hide_secrets(value, secrets):
+    """``value`` with the secrets hidden as this ansible-core hides a module's no_log values in its result.
+
+    Before 2.22 each secret is replaced in the value, as AnsibleModule replaces
+    them (remove_values); from 2.22 they are registered with the secret masker
+    and the value is returned as it is, as a module process returns it.
+    """
+    if mask_everywhere(secrets):
+        return value
+    return remove_values(value, secrets)
 
 
 def scrub(message, secrets):

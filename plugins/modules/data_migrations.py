@@ -554,7 +554,12 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_options, data_migrations_run
+from ansible_collections.ceds.generate.plugins.module_utils import (
+    connection,
+    connection_options,
+    connection_string,
+    data_migrations_run,
+)
 
 
 def main():
@@ -565,6 +570,7 @@ def main():
                          exception=connection.PYODBC_IMPORT_ERROR)
     result, secrets = data_migrations_run.execute(module.params, module.check_mode)
     module.no_log_values.update(secrets)
+    connection_string.mask_everywhere(secrets)
     for warning in result.pop("warnings", []):
         module.warn(warning)
     if not module._diff:

@@ -273,7 +273,12 @@ ansible_facts:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_options, migration_rerun
+from ansible_collections.ceds.generate.plugins.module_utils import (
+    connection,
+    connection_options,
+    connection_string,
+    migration_rerun,
+)
 
 
 def main():
@@ -284,6 +289,7 @@ def main():
                          exception=connection.PYODBC_IMPORT_ERROR)
     result, secrets = migration_rerun.execute(module.params, module.check_mode, say=module.log)
     module.no_log_values.update(secrets)
+    connection_string.mask_everywhere(secrets)
     for warning in result.pop("warnings", []):
         module.warn(warning)
     if result.pop("failed", False):

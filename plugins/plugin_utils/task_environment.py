@@ -20,9 +20,11 @@ import sys
 
 from collections.abc import Mapping
 
+from ansible import constants as C
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.common.parameters import remove_values
 from ansible.module_utils.errors import UnsupportedError
+
+from ansible_collections.ceds.generate.plugins.module_utils.connection_string import hide_secrets
 
 
 def module_environment(action):
@@ -99,4 +101,25 @@ def validate_options(module_name, task_args, argument_spec, rules):
     message = validation.errors.msg
     if isinstance(validation.errors[0], UnsupportedError):
         message = "Unsupported parameters for (%s) module: %s" % (module_name, message)
-    return validation.validated_parameters, hidden, remove_values(message, hidden)
+    return validation.validated_parameters, hidden, hide_secrets(message, hidden)
+
+
+def injects_invocation(task_vars):
+    """Whether a module process adds ``invocation`` to its result: always before ansible-core 2.21, and from 2.21
+    as its INJECT_INVOCATION setting says (default: no)."""
+    if "INJECT_INVOCATION" not in C.config.get_configuration_definitions():
+        return True
+    return bool(C.config.get_config_value("INJECT_INVOCATION", variables=task_vars or {}))
+
+
+def as_module_returns(result, params, secrets, task_vars):
+    """``result`` as a module process with these validated options returns it on this ansible-core.
+
+    That is, with ``invocation`` where the module process adds it, and with the
+    secrets hidden as this release hides them: replaced in the result before
+    2.22, registered with the secret masker (which masks them wherever they are
+    shown) from 2.22.
+    """
+    if injects_invocation(task_vars):
+        result = dict(result, invocation={"module_args": params})
+    return hide_secrets(result, secrets)

@@ -220,3 +220,17 @@ def test_scrub_removes_password_and_its_escaped_form():
     text = connection_string.scrub("failed: PWD={p;x}}y} and p;x}y\nnext line", ["p;x}y"])
     assert "p;x}y" not in text and "\n" not in text
     assert text == "failed: PWD=******** and ******** next line"
+
+
+def test_before_ansible_core_2_22_secrets_are_replaced_in_the_result_as_a_module_does(monkeypatch):
+    monkeypatch.setattr(connection_string, "register_secrets", None)
+    hidden = connection_string.hide_secrets({"msg": "login %s refused" % SECRET, "warnings": [SECRET]}, {SECRET})
+    assert SECRET not in repr(hidden) and hidden["msg"].startswith("login ") and hidden["msg"].endswith(" refused")
+
+
+def test_from_ansible_core_2_22_secrets_go_to_the_secret_masker_and_the_result_is_left_as_it_is(monkeypatch):
+    registered = []
+    monkeypatch.setattr(connection_string, "register_secrets", registered.extend)
+    result = {"msg": "login %s refused" % SECRET}
+    assert connection_string.hide_secrets(result, {SECRET, ""}) == {"msg": "login %s refused" % SECRET}
+    assert registered == [SECRET]
