@@ -406,6 +406,8 @@ def test_execution_environment_build_context_installs_the_driver_pyodbc_and_this
     assert sorted(path.name for path in (build / "collection" / "plugins" / "module_utils").glob("*.py")) == sorted(
         name for name in os.listdir(os.path.join(ROOT, "plugins", "module_utils")) if name.endswith(".py"))
     assert "pyodbc.drivers()" in final_stage
+    # The image's ansible-core writes its fact cache where AWX reads it (tests/integration/test_awx_fact_cache.py).
+    assert re.search(r"^ENV ANSIBLE_CACHE_JSONFILE_PERSIST_METADATA=false$", final_stage, re.MULTILINE)
 
 
 def test_status_job_reports_an_unreachable_environment_as_such_and_the_others_in_full(tmp_path, standins):

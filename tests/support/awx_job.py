@@ -114,6 +114,16 @@ def inject(inputs, private_data_dir):
     return env, safe_env, args, files
 
 
+def image():
+    """What the execution environment's image sets for the jobs: its ansible-core requirement and its ENV lines."""
+    with open(os.path.join(ROOT, "execution-environment.yml"), encoding="utf-8") as handle:
+        definition = yaml.safe_load(handle)
+    steps = definition.get("additional_build_steps", {})
+    lines = [line for stage in ("prepend_final", "append_final") for line in steps.get(stage, [])]
+    environment = dict(line.split(None, 1)[1].split("=", 1) for line in lines if line.startswith("ENV "))
+    return definition["dependencies"]["ansible_core"]["package_pip"], environment
+
+
 def project_files():
     """The files of the project checkout: tracked and untracked, without what git ignores."""
     listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
@@ -299,7 +309,7 @@ class AwxJob:
         return path
 
     def launch(self, environments, host_variables=None, credential=None, job_type=None, limit=None,
-               survey_answers=None, verbosity=0, launch_type="scheduled", cancel_callback=None):
+               survey_answers=None, verbosity=0, launch_type="scheduled", cancel_callback=None, image_environment=None):
         """Launch the job and run it to its end; return the runner's status.
 
         ``environments`` is the inventory, a list of (tier, name), and
@@ -311,6 +321,8 @@ class AwxJob:
         ``cancel_callback`` is what AWX hands ansible-runner to learn that the
         job was cancelled: called while the playbook runs, with the events so
         far in ``events``; once it returns true, ansible-runner ends the run.
+        ``image_environment`` is the environment the execution environment's
+        image sets (its ENV lines), under AWX's own settings.
         """
         credential = self._prompted("credential", credential)
         job_type = self._prompted("job_type", job_type) or self.template["job_type"]
@@ -330,6 +342,7 @@ class AwxJob:
             "ANSIBLE_LOCAL_TEMP": os.path.join(self.private_data_dir, "tmp"),
             "PATH": BIN + os.pathsep + os.environ.get("PATH", ""),
         }
+        envvars = dict(image_environment or {}, **envvars)
         args = []
         if credential is not None:
             injected, self.safe_env, args, self.credential_files = inject(credential, self.private_data_dir)
@@ -368,6 +381,38 @@ class AwxJob:
         found = [e["event_data"] for e in self.events if e["event"] == "playbook_on_stats"]
         assert len(found) == 1, self.output()
         return found[0]
+
+    def facts_awx_reads(self, host):
+        """The facts AWX takes for a host after the job, read as its finish_fact_cache reads them, or None.
+
+        AWX (awx/main/tasks/facts.py) reads ``fact_cache/<host>`` of the job's
+        artifacts as plain JSON, and only when the file was written after it put
+        the host's facts there before the job (``host_cache_summary.json``); a
+        file that is missing clears the host's facts, one that is not JSON is
+        skipped.
+        """
+        folder = os.path.join(self.artifacts, "fact_cache")
+        path = os.path.join(folder, host)
+        summary = os.path.join(self.artifacts, "host_cache_summary.json")
+        if not os.path.exists(path):
+            return None
+        if os.path.exists(summary) and os.path.getmtime(path) < os.path.getmtime(summary):
+            return None
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return json.load(handle)
+        except ValueError:
+            return None
+
+    def seed_fact_cache(self, facts):
+        """Write each host's facts before the job, as AWX's start_fact_cache does, with its summary file."""
+        folder = os.path.join(self.artifacts, "fact_cache")
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        for host, host_facts in facts.items():
+            with open(os.path.join(folder, host), "w", encoding="utf-8") as handle:
+                json.dump(host_facts, handle)
+        with open(os.path.join(self.artifacts, "host_cache_summary.json"), "w", encoding="utf-8") as handle:
+            json.dump({"hosts_cached": sorted(facts), "written_ct": len(facts)}, handle)
 
     def fact_cache(self, host):
         """The facts the job's jsonfile fact cache holds for a host.
