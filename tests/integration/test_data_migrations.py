@@ -33,6 +33,7 @@ def test_all_success_reports_ok_and_changes_nothing(any_db, run_module):
     assert any_db.snapshot() == before
 
 
+@pytest.mark.every_release
 def test_status_reports_every_step_as_facts(any_db, run_module):
     any_db.seed(FAILED, history=FAILED_HISTORY_AND_YESTERDAY)
     result = run_module(any_db.module_args()).result
@@ -67,6 +68,7 @@ def test_history_lines_bounds_last_errors(any_db, run_module):
         "ODS Migration Complete - either due to error or cancellation"]
 
 
+@pytest.mark.every_release
 def test_troubleshooting_case_is_reset_with_audit_lines(any_db, run_module):
     any_db.seed(FAILED)
     result = run_module(any_db.module_args(state="reset", audit_note="AWX job 42")).result
@@ -142,6 +144,7 @@ def test_initial_rows_are_never_touched(any_db, run_module):
     assert any_db.statuses() == {"ods": "success", "rds": "initial", "report": "initial"}
 
 
+@pytest.mark.every_release
 def test_check_mode_writes_nothing_and_returns_the_same_plan(any_db, run_module):
     any_db.seed(FAILED)
     before = any_db.snapshot()
@@ -154,6 +157,7 @@ def test_check_mode_writes_nothing_and_returns_the_same_plan(any_db, run_module)
     assert real["reset_steps"] == checked["reset_steps"]
 
 
+@pytest.mark.every_release
 def test_diff_shows_every_step_before_and_after(any_db, run_module):
     any_db.seed([("ods", "success", 9000), ("rds", "error", 3000), ("report", "initial", None)])
     run = run_module(any_db.module_args(state="reset"), check=True, diff=True)
@@ -164,6 +168,7 @@ def test_diff_shows_every_step_before_and_after(any_db, run_module):
     assert '-    "rds": "error"' in run.stdout and '+    "rds": "success"' in run.stdout
 
 
+@pytest.mark.every_release
 def test_unknown_status_id_is_warned_and_left_alone(any_db, run_module):
     any_db.seed([("ods", "error", 500), ("rds", 77, 500), ("report", "success", 500)])
     result = run_module(any_db.module_args(state="reset")).result
@@ -200,6 +205,7 @@ def test_missing_table_says_it_is_not_a_generate_database(any_db, run_module, ta
     assert "Traceback" not in run.output
 
 
+@pytest.mark.every_release
 def test_wrong_password_fails_cleanly_without_echoing_it(pg_db, run_module):
     pg_db.seed(HEALTHY_RECENT)
     wrong = "Wr0ng;{pass}word"

@@ -103,6 +103,7 @@ def test_without_hangfire_tables_a_ten_hour_step_is_running_on_13_3_and_stuck_on
     assert any_db.statuses()["report"] == "success"
 
 
+@pytest.mark.every_release
 def test_a_hung_job_is_reported_and_not_reset(any_db, run_module):
     any_db.seed(TEN_HOUR_REPORT, version="13.3")
     any_db.beat(SERVER)
@@ -135,6 +136,7 @@ def test_locked_reports_and_steps_that_never_succeeded_are_reported(any_db, run_
     assert any("report never finished a run" in warning for warning in result["warnings"])
 
 
+@pytest.mark.every_release
 def test_hangfire_required_without_the_tables_fails_clearly_and_writes_nothing(any_db, run_module):
     any_db.seed([("ods", "error", HOUR)])
     any_db.drop_hangfire()

@@ -121,6 +121,7 @@ def scenario(tmp_path_factory, pg_database):
         yield ResetScenario(reset_fleet, pg_database)
 
 
+@pytest.mark.every_release
 def test_check_mode_writes_nothing_anywhere(scenario):
     assert scenario.check.rc == 0, scenario.check.output
     assert scenario.after_check == scenario.before
@@ -128,6 +129,7 @@ def test_check_mode_writes_nothing_anywhere(scenario):
     assert '-    "ods": "error"' in scenario.check.stdout and '+    "ods": "success"' in scenario.check.stdout
 
 
+@pytest.mark.every_release
 def test_check_mode_shows_what_the_reset_would_do(scenario):
     counts = recap(scenario.check)
     assert counts["dev-pg"]["changed"] == 1 and counts["test-stuck"]["changed"] == 1
@@ -137,6 +139,7 @@ def test_check_mode_shows_what_the_reset_would_do(scenario):
     assert "(check mode: nothing was written)" in scenario.check.stdout
 
 
+@pytest.mark.every_release
 def test_reset_sets_failed_and_stuck_steps_to_success_in_every_tier(scenario):
     assert scenario.reset.rc == 0, scenario.reset.output
     for env in scenario.fleet.environments:
@@ -144,6 +147,7 @@ def test_reset_sets_failed_and_stuck_steps_to_success_in_every_tier(scenario):
     assert scenario.after_reset["dev-healthy"] == scenario.before["dev-healthy"]
 
 
+@pytest.mark.every_release
 def test_reset_writes_one_audit_line_per_reset_step(scenario):
     note = "by ceds.generate.data_migrations: reset_migrations.yml, AWX job 42, CHG-1234"
     assert scenario.fleet["dev-pg"].database.history_messages()[-3:] == [
@@ -155,12 +159,14 @@ def test_reset_writes_one_audit_line_per_reset_step(scenario):
         "REPORT migration status reset from processing to success %s" % note]
 
 
+@pytest.mark.every_release
 def test_reset_rolls_out_dev_then_test_then_prod_one_environment_at_a_time(scenario):
     hosts = [record["host"] for record in scenario.reset.records if record["action"].endswith("data_migrations")]
     order = [host for number, host in enumerate(hosts) if number == 0 or hosts[number - 1] != host]
     assert order == ["dev-pg", "dev-healthy", "test-stuck", "prod-failed"]
 
 
+@pytest.mark.every_release
 def test_reset_summary_is_written_as_json_and_markdown(scenario):
     document, markdown = scenario.reset_summary
     assert document["playbook"] == "reset_migrations" and document["check_mode"] is False
@@ -188,6 +194,7 @@ def test_reset_summary_is_written_as_json_and_markdown(scenario):
     assert "- dev-pg ods " in markdown and "Error in App.Migrate_Data: deadlock victim" in markdown
 
 
+@pytest.mark.every_release
 def test_reset_publishes_the_summary_with_set_stats(scenario):
     published = [record["result"] for record in scenario.reset.records
                  if record["action"] == "ansible.builtin.set_stats"]
@@ -198,12 +205,14 @@ def test_reset_publishes_the_summary_with_set_stats(scenario):
         "dev-pg", "dev-healthy", "test-stuck", "prod-failed"]
 
 
+@pytest.mark.every_release
 def test_second_run_changes_nothing(scenario):
     assert scenario.second.rc == 0, scenario.second.output
     assert all(counts["changed"] == 0 for counts in recap(scenario.second).values()), scenario.second.stdout
     assert scenario.after_second == scenario.after_reset
 
 
+@pytest.mark.every_release
 def test_web_app_sees_success_after_the_reset(scenario):
     for env in scenario.fleet.environments:
         assert env.standin.reader.current_migration_status()["reportMigrationStatusCode"] == "success"
@@ -252,11 +261,13 @@ def troubled(tmp_path_factory, pg_database):
         yield TroubledScenario(troubled_fleet, pg_database)
 
 
+@pytest.mark.every_release
 def test_failed_environments_do_not_stop_the_others(troubled):
     assert troubled.fleet["recovers"].database.statuses() == ALL_SUCCESS
     assert troubled.rows["recovers"]["outcome"] == "ok"
 
 
+@pytest.mark.every_release
 def test_run_exits_non_zero_and_fails_only_the_failed_environments(troubled):
     assert troubled.run.rc == 2, troubled.run.output
     failed = dict((host, counts["failed"]) for host, counts in recap(troubled.run).items())
@@ -264,6 +275,7 @@ def test_run_exits_non_zero_and_fails_only_the_failed_environments(troubled):
                       "db-wrong-password": 1, "deferred": 1, "web-stale": 1, "recovers": 0}
 
 
+@pytest.mark.every_release
 def test_summary_names_each_failed_environment_and_why(troubled):
     assert troubled.document["failed_environments"] == [
         "web-error", "web-down", "background-down", "db-unreachable", "db-wrong-password", "deferred", "web-stale"]
@@ -295,6 +307,7 @@ def test_summary_names_each_failed_environment_and_why(troubled):
         assert "fatal: [%s -> localhost]: FAILED!" % name in troubled.run.stdout
 
 
+@pytest.mark.every_release
 def test_summary_says_which_app_failed(troubled):
     # A failed web app does not hide the background app: it is probed on its own.
     assert (troubled.rows["web-error"]["web_ok"], troubled.rows["web-error"]["background_ok"]) == (False, True)
@@ -304,11 +317,13 @@ def test_summary_says_which_app_failed(troubled):
     assert troubled.rows["web-stale"]["web_ok"] is False and troubled.rows["web-stale"]["after"] == "ok"
 
 
+@pytest.mark.every_release
 def test_environment_with_an_unhealthy_app_is_not_reset(troubled):
     for name in ("web-error", "web-down", "background-down", "deferred", "db-unreachable"):
         assert troubled.unchanged(name), name
 
 
+@pytest.mark.every_release
 def test_password_never_appears_in_output_or_reports(troubled):
     for secret in (troubled.WRONG_PASSWORD, "Wr0ng", troubled.fleet["db-unreachable"].database.options["password"]):
         assert secret not in troubled.run.output
@@ -351,6 +366,7 @@ def test_status_exits_zero_when_every_environment_is_ok_or_running(fleet, pg_dat
             "| - |  |" in markdown)
 
 
+@pytest.mark.every_release
 def test_status_exits_non_zero_for_failed_or_stuck_environments_and_writes_nothing(fleet):
     for name, steps in (("healthy", HEALTHY), ("failed", FAILED), ("stuck", STUCK)):
         fleet.add(name, "test", sqlite(fleet.folder, name, steps, TROUBLESHOOTING_HISTORY if name == "failed" else ()))
@@ -390,6 +406,7 @@ def test_example_inventory_uses_the_documented_variables():
         assert {"generate_db_server", "generate_web_url"} <= named, host
 
 
+@pytest.mark.every_release
 @pytest.mark.parametrize("playbook", ["reset_migrations.yml", "migration_status.yml"])
 def test_playbook_passes_syntax_check(playbook):
     command = [os.path.join(ansible_run.BIN, "ansible-playbook"), "--syntax-check",
@@ -443,6 +460,7 @@ def test_report_pages_still_blocked_after_the_run_fail_the_environment_with_thei
     assert found["reports_blocked_reason"].startswith("Metadata process failed.")
 
 
+@pytest.mark.every_release
 def test_local_hosts_need_no_interpreter_even_with_a_broken_python3_first_in_path(fleet, tmp_path):
     broken = tmp_path / "broken-bin"
     broken.mkdir()

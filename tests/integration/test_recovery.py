@@ -18,6 +18,7 @@ import pytest
 
 import generate_db
 from fleet import Fleet
+from pythons import one_in_matrix_run
 from scenarios import FAILED, HEALTHY_RECENT
 
 HOUR = 3600
@@ -26,6 +27,9 @@ MIGRATE_REPORT = "/api/DataMigration/MigrateData/report"
 CANCEL_REPORT = "/api/DataMigration/MigrateData/Cancel/report"
 # The database version each version line seeds, which the module reads to choose its runs.
 VERSIONS = {"11": "11.4", "12": "13.1", "13.3": "13.3"}
+# The lines a test runs on: in a run of the controller matrix, the newest only (the lines are the same on every
+# ansible-core release).
+LINES = one_in_matrix_run(VERSIONS)
 LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
 
@@ -78,7 +82,8 @@ def environment(fleet, name, steps, line, database=None, background=True):
     return added
 
 
-@pytest.mark.parametrize("line", ["12", "13.3"])
+@pytest.mark.every_release
+@pytest.mark.parametrize("line", one_in_matrix_run(["12", "13.3"]))
 def test_from_twelve_a_recovery_is_one_report_run_over_the_given_reports_and_the_report_pages_open(fleet, line):
     failed = environment(fleet, "failed", FAILED, line)
     failed.database.add_report("c002")
@@ -121,7 +126,7 @@ BEFORE_THE_REPORT_RUN = {"11": ["/api/DataMigration/MigrateData/ods", "/api/Data
                          "12": [], "13.3": []}
 
 
-@pytest.mark.parametrize("line", VERSIONS)
+@pytest.mark.parametrize("line", LINES)
 def test_with_nothing_locked_and_no_reports_given_no_report_run_is_sent_and_the_environment_fails_saying_why(
         fleet, line):
     # Generate's error path unlocked the selection: a report run now would migrate nothing and end in "success".
@@ -151,7 +156,7 @@ def test_the_reports_a_crashed_run_left_locked_are_migrated_again_without_being_
     assert not any(message.startswith("REPORT selection locked") for message in stuck.database.history_messages())
 
 
-@pytest.mark.parametrize("line", VERSIONS)
+@pytest.mark.parametrize("line", LINES)
 def test_a_failed_per_report_job_is_reported_stuck_at_once_not_after_the_timeout(fleet, line):
     # Hangfire deletes the failed job and its MarkReportAsComplete continuation (AutomaticRetry, Delete):
     # nothing is left to finish the report step.
@@ -218,6 +223,7 @@ def test_a_fleet_where_one_recovery_fails_fails_only_that_environment(fleet):
     assert [rows[name]["reruns"][0]["outcome"] for name in names] == ["success", "error", "success"]
 
 
+@pytest.mark.every_release
 def test_check_mode_locks_nothing_triggers_nothing_and_says_what_it_would(fleet):
     failed = environment(fleet, "failed", FAILED, "13.3")
     failed.database.add_report("c002")
@@ -248,7 +254,8 @@ def hung_report_run(environment_under_test, *parts, legacy=False):
     return replica
 
 
-@pytest.mark.parametrize("line", VERSIONS)
+@pytest.mark.every_release
+@pytest.mark.parametrize("line", LINES)
 def test_a_cancelled_run_is_waited_for_until_its_worker_closed_so_the_reset_and_rerun_that_follow_hold(fleet, line):
     hung = environment(fleet, "hung", HEALTHY_RECENT, line)
     replica = hung_report_run(hung, "pipeline")
@@ -283,7 +290,7 @@ def test_a_cancelled_run_is_waited_for_until_its_worker_closed_so_the_reset_and_
     assert locked_reports(hung.database) == []
 
 
-@pytest.mark.parametrize("line", VERSIONS)
+@pytest.mark.parametrize("line", LINES)
 def test_a_live_server_stays_alive_when_the_controllers_clock_is_six_minutes_ahead(fleet, pg_db, line):
     # Hangfire 1.7 (Generate 12.0 to 13.2) beats with the app server's clock, next to the database's, and 1.8
     # (13.3) with the database's own; the controller's clock, six minutes ahead (libfaketime), must not make that
@@ -302,7 +309,7 @@ def test_a_live_server_stays_alive_when_the_controllers_clock_is_six_minutes_ahe
     assert run.rc == 2  # the report pages stay blocked while the run goes on
 
 
-@pytest.mark.parametrize("line", VERSIONS)
+@pytest.mark.parametrize("line", LINES)
 def test_with_no_live_server_a_queued_job_does_not_block_the_reset_and_is_named(fleet, line):
     # The background app is down: the Enqueued job runs only when one starts, like an orphaned Processing job.
     pending = environment(fleet, "pending", [("ods", "success", 9000), ("rds", "success", 8000),
@@ -316,6 +323,7 @@ def test_with_no_live_server_a_queued_job_does_not_block_the_reset_and_is_named(
                for warning in warnings), warnings
 
 
+@pytest.mark.every_release
 def test_migration_run_refuses_upper_case_types_before_anything_is_sent(sqlite_db, run_tasks, tmp_path):
     sqlite_db.seed(HEALTHY_RECENT, version="13.3")
     with Fleet(str(tmp_path)) as own:
@@ -328,6 +336,7 @@ def test_migration_run_refuses_upper_case_types_before_anything_is_sent(sqlite_d
     assert record["result"]["msg"].startswith("types must name Generate's migration types in lower case")
 
 
+@pytest.mark.every_release
 def test_unlock_reports_unlocks_them_with_the_report_reset_in_one_audited_transaction(any_db, run_module):
     any_db.seed([("ods", "success", HOUR), ("rds", "success", HOUR), ("report", "error", HOUR)])
     any_db.lock_reports("c002", "c089")

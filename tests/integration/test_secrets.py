@@ -86,6 +86,7 @@ def test_passwords_with_special_characters_authenticate(pg_db, awkward_roles, ru
         assert steps_read(record) == SEEDED_STEPS
 
 
+@pytest.mark.every_release
 def test_password_in_a_connection_string_authenticates_and_never_shows(pg_db, awkward_roles, run_tasks):
     pg_db.seed(FAILED)
     role, password = awkward_roles[-1]
@@ -103,6 +104,7 @@ def test_password_in_a_connection_string_authenticates_and_never_shows(pg_db, aw
     assert 'database "missing_db" does not exist' in failed["result"]["msg"]
 
 
+@pytest.mark.every_release
 def test_password_from_the_environment_authenticates_and_never_shows(pg_db, awkward_roles, run_tasks):
     pg_db.seed(FAILED)
     role, password = awkward_roles[-1]

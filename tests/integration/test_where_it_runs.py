@@ -13,7 +13,7 @@ import pytest
 from ansible_run import path_differences, python_wrapper
 from scenarios import FAILED
 
-pytestmark = pytest.mark.both_paths
+pytestmark = [pytest.mark.both_paths, pytest.mark.every_release]
 
 # What an async task adds to the module's result: Ansible's bookkeeping of the job, not the module's.
 ASYNC_KEYS = frozenset(("ansible_job_id", "started", "finished", "results_file",

@@ -22,6 +22,7 @@ import generate_db
 from release_run import ROOT, collection_files, run, tool
 from scenarios import FAILED
 
+pytestmark = pytest.mark.every_release
 # Files of a development checkout that must never reach the tarball, each planted before the build.
 DEVELOPMENT_FILES = [
     ".venv/bin/python",

@@ -1,72 +1,102 @@
-"""The module and playbook integration tests on the other controllers the collection claims.
+"""The tests of what can differ between ansible-core releases, on every controller the collection claims.
 
-The main run is the virtualenv of ./dev (Python 3.11, the newest ansible-core 2.19). Here the same
-integration tests run again in virtualenvs of their own: the lowest supported Python with the lowest
-supported ansible-core, and the highest supported Python with the highest ansible-core (with 3.12 and
-2.18 between them when the machine has 3.12). Each virtualenv is kept in .cache/controllers, so later
-runs only test.
+Each controller of tests/support/pythons.py (an ansible-core release on a controller Python) gets a virtualenv of
+its own in .cache/controllers, made once and kept, so later runs only test. All of them run at once, side by
+side, each a pytest run of its own of:
+
+- the module on both of its paths (Ansible's worker and a module process, which must give the same records) and
+  the worker path's adapter to ansible-core's internals (plugins/plugin_utils/task_environment.py);
+- the playbooks, the recovery and the Hangfire scenarios, through ansible-playbook;
+- AWX's fact cache, as the execution environment's settings make ansible-core write it;
+- the tarball that ansible-galaxy builds, installed with no override and run from there.
+
+What is the same on every release, the databases and Generate's version lines, is tested by the main run
+(PostgreSQL and SQLite, every line); a matrix run takes SQLite and the newest line (pythons.MATRIX_RUN).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 import pythons
 from release_run import ROOT, run
 
-CORES = {"3.11": "ansible-core>=2.17,<2.18", "3.12": "ansible-core>=2.18,<2.19", "3.13": "ansible-core>=2.19,<2.20"}
-# Only what the integration tests import: the collection's own requirement, the test runner and its plugins.
-PACKAGES = ["pyodbc>=4.0.39", "pytest>=8", "pytest-ansible>=25", "pytest-xdist>=3", "pyyaml"]
-# The module and playbook tests, and the worker-side actions, whose adapter to ansible-core's internals
-# (plugins/plugin_utils/task_environment.py) each ansible-core must keep working.
+# The files of the tests marked every_release; a matrix run takes those tests only.
 TESTS = ["tests/integration/test_data_migrations.py", "tests/integration/test_hangfire_evidence.py",
          "tests/integration/test_playbooks.py", "tests/integration/test_recovery.py",
-         "tests/integration/test_where_it_runs.py"]
+         "tests/integration/test_secrets.py", "tests/integration/test_where_it_runs.py",
+         "tests/integration/test_awx_fact_cache.py", "tests/release/test_build.py"]
+RUN_TIMEOUT = 1500
 
 
-def controllers():
-    """(Python version, its path, ansible-core requirement) of every controller tested here."""
-    found = dict(pythons.lowest_and_highest())
-    middle = pythons.python_of("3.12")
-    if middle and "3.12" not in found:
-        found["3.12"] = middle
-    return [(version, found[version], CORES[version]) for version in sorted(found)]
+class MatrixRun:
+    """One controller's pytest run, started in the background."""
+
+    def __init__(self, controller, folder, basetemp):
+        self.controller = controller
+        self.folder = folder
+        self.log = os.path.join(basetemp, "%s.log" % controller.name)
+        self.started = time.monotonic()
+        self.seconds = None
+        environment = dict(os.environ, PATH=os.path.join(folder, "bin") + os.pathsep + os.environ.get("PATH", ""))
+        environment[pythons.MATRIX_RUN] = "1"
+        environment.pop("PYTHONPATH", None)
+        with open(self.log, "w", encoding="utf-8") as output:
+            self.process = subprocess.Popen(  # pylint: disable=consider-using-with
+                [os.path.join(folder, "bin", "python"), "-m", "pytest", "-q", "-m", "every_release and not slow", "-p", "no:randomly",
+                 "--basetemp", os.path.join(basetemp, controller.name)] + TESTS,
+                cwd=ROOT, env=environment, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    def wait(self):
+        """The run's exit code and output, once it has ended."""
+        try:
+            code = self.process.wait(timeout=max(1, RUN_TIMEOUT - (time.monotonic() - self.started)))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        if self.seconds is None:
+            self.seconds = time.monotonic() - self.started
+        with open(self.log, encoding="utf-8") as handle:
+            return code, handle.read()
 
 
-def virtualenv(version, python, core):
-    """A virtualenv of ``python`` with ``core`` and the test packages, made once and kept."""
-    folder = os.path.join(ROOT, ".cache", "controllers", "python%s" % version)
-    stamp = os.path.join(folder, ".requirements")
-    wanted = "\n".join([core] + PACKAGES)
-    if os.path.exists(stamp):
-        with open(stamp, encoding="utf-8") as handle:
-            if handle.read() == wanted:
-                return folder
-    subprocess.run([python, "-m", "venv", "--clear", folder], check=True)
-    installed = run([os.path.join(folder, "bin", "python"), "-m", "pip", "install", "-q", core] + PACKAGES,
-                    timeout=900)
-    assert installed.returncode == 0, installed.stdout[-4000:]
-    with open(stamp, "w", encoding="utf-8") as handle:
-        handle.write(wanted)
-    return folder
+PYTHONS = dict((version, pythons.python_of(version)) for version in pythons.SUPPORTED_PYTHONS)
 
 
-CONTROLLERS = controllers()
+@pytest.fixture(scope="session")
+def matrix(tmp_path_factory):
+    """Every controller's run, all started at once (after their virtualenvs are ready)."""
+    basetemp = str(tmp_path_factory.mktemp("matrix"))
+    here = [controller for controller in pythons.CONTROLLERS if PYTHONS[controller.python]]
+    # pip's downloads and builds, several at once.
+    with ThreadPoolExecutor(max_workers=len(here) or 1) as pool:
+        folders = list(pool.map(pythons.virtualenv, here))
+    ready = zip(here, folders)
+    runs = dict((controller.name, MatrixRun(controller, folder, basetemp)) for controller, folder in ready)
+    yield runs
+    for each in runs.values():
+        if each.process.poll() is None:
+            each.process.kill()
+            each.process.wait()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("version, python, core", CONTROLLERS, ids=["python%s" % entry[0] for entry in CONTROLLERS])
-def test_integration_tests_pass_on_this_controller(version, python, core, tmp_path):
-    folder = virtualenv(version, python, core)
-    interpreter = os.path.join(folder, "bin", "python")
-    found = run([interpreter, "-c", "import sys, ansible; print('%d.%d' % sys.version_info[:2], ansible.__version__)"])
-    assert found.stdout.split()[0] == version and found.stdout.split()[1].startswith(core.split(">=")[1][:4]), (
-        found.stdout)
-    completed = run([interpreter, "-m", "pytest", "-q", "-m", "not slow", "-n", "2", "--basetemp", str(tmp_path / "t"),
-                     "-p", "no:randomly"] + TESTS, env={"PATH": os.path.join(folder, "bin") + os.pathsep
-                                                        + os.environ.get("PATH", "")}, timeout=1200)
-    assert completed.returncode == 0, completed.stdout[-6000:]
-    assert " passed" in completed.stdout.splitlines()[-1], completed.stdout[-2000:]
+@pytest.mark.parametrize("controller", pythons.CONTROLLERS, ids=[each.name for each in pythons.CONTROLLERS])
+def test_the_tests_of_what_differs_between_releases_pass_on_this_controller(controller, matrix):
+    if not PYTHONS[controller.python]:
+        pytest.skip("python%s is not on this machine: install it (pyenv install %s, or the distribution's package) "
+                    "to test ansible-core %s" % (controller.python, controller.python, controller.core))
+    code, output = matrix[controller.name].wait()
+    lines = output.strip().splitlines()
+    assert lines, "the run of %s printed nothing" % controller.name
+    print("%s: %s in %.0f s" % (controller.name, lines[-1], matrix[controller.name].seconds))
+    assert code == 0, output[-8000:]
+    assert " passed" in lines[-1] and "skipped" not in lines[-1], output[-3000:]
+    found = run([os.path.join(matrix[controller.name].folder, "bin", "python"), "-c",
+                 "import sys, ansible; print('%d.%d' % sys.version_info[:2], ansible.__version__)"]).stdout.split()
+    assert found[0] == controller.python and found[1].startswith(controller.core + "."), found

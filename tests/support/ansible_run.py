@@ -105,7 +105,22 @@ def run_playbook(playbook, inventory, args=(), env=None, workdir=None, timeout=3
     if os.path.exists(result_file):
         with open(result_file, encoding="utf-8") as handle:
             records = [json.loads(line) for line in handle if line.strip()]
+    found = deprecations(completed, records)
+    assert not found, "ansible-core reported deprecated use:\n%s" % "\n".join(found)
     return Run(completed, records)
+
+
+def deprecations(completed, records):
+    """What ansible-core reported as deprecated in a run: the warnings it printed and its results' own list.
+
+    Every run of the tests goes through here, on every release of the controller matrix, so that the
+    collection, its playbooks and its tests use no interface a release has deprecated.
+    """
+    found = [line.strip() for line in (completed.stdout + completed.stderr).splitlines()
+             if "DEPRECATION WARNING" in line]
+    for record in records:
+        found += ["%s: %s" % (record.get("task"), item) for item in (record.get("result") or {}).get("deprecations", [])]
+    return found
 
 
 def python_wrapper(folder):
