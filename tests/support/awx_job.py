@@ -365,6 +365,9 @@ class AwxJob:
             inventory=inventory, envvars=envvars, suppress_env_files=True,
             fact_cache_type="jsonfile" if self.template.get("use_fact_cache") else "",
             event_handler=self.events.append, cancel_callback=cancel_callback, quiet=True, timeout=300)
+        # As every ansible-playbook run of the tests (ansible_run.deprecations): nothing deprecated is used.
+        deprecated = [line for line in self.output().splitlines() if "DEPRECATION WARNING" in line]
+        assert not deprecated, "ansible-core reported deprecated use:\n%s" % "\n".join(deprecated)
         return self.runner.status
 
     def output(self):
