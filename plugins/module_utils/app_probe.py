@@ -1,12 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the ceds.generate collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read-only probes of a Generate install's web and background apps.
+"""HTTP GETs to a Generate install's web and background apps.
 
-Shared by the action plugin ``app_status`` (which probes from the controller's
-worker process, starting no module process) and the module of the same name.
-Only the read-only pages are ever requested: never the background app's
-``/api/DataMigration/MigrateData/...`` URLs, which start or cancel migrations.
+The probes here (``probe``, ``probe_web``, ``probe_background``) serve the
+action plugin ``app_status`` (which probes from the controller's worker
+process, starting no module process) and the module of the same name. They
+request only read-only pages: the web app's version and report status pages
+and the background app's root page.
+
+``Probe`` itself sends a GET of whatever path it is given. migration_rerun
+(behind ceds.generate.migration_run) uses it to request the background app's
+``/api/DataMigration/MigrateData/{type}`` and ``.../MigrateData/Cancel/{type}``
+URLs, which start or cancel a migration.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -122,7 +128,11 @@ def server_text(body):
 
 
 class Probe:
-    """GETs of one app's read-only pages, each failure worded with the app's name and URL."""
+    """GETs of one app's pages, each failure worded with the app's name and URL.
+
+    The probes in this file ask it for read-only pages only; migration_rerun asks it
+    for the background app's MigrateData URLs, which start or cancel a migration.
+    """
 
     def __init__(self, app, url, timeout=10, validate_certs=True, opener=open_url):
         self.app = app
