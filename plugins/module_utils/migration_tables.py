@@ -244,17 +244,27 @@ class MigrationTable:
         return Snapshot(steps, status_ids, version, metadata)
 
     def _refused_part(self, exc, parts):
-        """Which optional part of the evidence read a refusal names, or None."""
+        """Which optional part of the evidence read a refusal names, or None.
+
+        When probing found the missing tables, they alone decide: the message around the driver's words
+        is ours, and its words ("reading Hangfire's state") would name Hangfire's State table.
+        """
         tables = {
             "hangfire": statements.HANGFIRE_TABLES,
             "history": (statements.HISTORY_TABLE,),
             "locked_reports": (statements.REPORTS_TABLE,),
         }
+        if exc.tables:
+            def named(name):
+                return name.lower() in exc.tables
+        else:
+            named = exc.names
         for part, names in tables.items():
-            if parts.get(part) and any(exc.names(name) for name in names):
+            if parts.get(part) and any(named(name) for name in names):
                 return part
         hangfire_schema = self.options["hangfire_schema"]
-        if parts.get("hangfire") and hangfire_schema.lower() != self.schema.lower() and exc.names(hangfire_schema):
+        if (parts.get("hangfire") and not exc.tables and hangfire_schema.lower() != self.schema.lower()
+                and exc.names(hangfire_schema)):
             return "hangfire"
         return None
 

@@ -205,6 +205,23 @@ def test_missing_table_says_it_is_not_a_generate_database(any_db, run_module, ta
     assert "Traceback" not in run.output
 
 
+def test_missing_reports_table_leaves_hangfire_read(any_db, run_module):
+    # The evidence read fails on the missing GenerateReports, the probes find it alone missing (each after the
+    # failed statement is rolled back), and only the locked reports are dropped: the words of the failed read's
+    # message ("reading Hangfire's state") must not make Hangfire's State table read as missing.
+    any_db.seed(FAILED, history=FAILED_HISTORY)
+    any_db.execute("DROP TABLE %s" % any_db.table("GenerateReports"))
+    result = run_module(any_db.module_args()).result
+    reported = facts(result)
+    assert reported["hangfire"]["reason"] is None, reported["hangfire"]
+    assert reported["evidence"] == "hangfire" and reported["hangfire"]["available"] is True
+    assert not [text for text in result.get("warnings") or [] if "hangfire" in text.lower()], result["warnings"]
+    # Only the locked reports are gone; the history lines of the same read are still reported.
+    assert reported["locked_reports"] is None
+    assert reported["failed_steps"] == ["ods", "rds", "report"]
+    assert reported["last_errors"][0]["message"] == "ODS Migration Complete - either due to error or cancellation"
+
+
 @pytest.mark.every_release
 def test_wrong_password_fails_cleanly_without_echoing_it(pg_db, run_module):
     pg_db.seed(HEALTHY_RECENT)
