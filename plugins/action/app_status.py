@@ -13,32 +13,27 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.ceds.generate.plugins.module_utils import app_probe
-from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import as_module_returns
+from ansible_collections.ceds.generate.plugins.plugin_utils.action_module import ModuleActionBase
 
 # Ansible loads this plugin in the controller process before it forks the workers that run
 # the task, so a context built here is shared by every probe of the run (see tls_context).
 app_probe.tls_context(validate_certs=True)
 
 
-class ActionModule(ActionBase):
+class ActionModule(ModuleActionBase):
     """Run ceds.generate.app_status on the controller, without a module process."""
 
     # The probes are HTTP requests from here: no connection to the host is used.
     _requires_connection = False
-    # Read-only GETs: check mode runs them as they are.
-    _supports_check_mode = True
+    module_name = "ceds.generate.app_status"
 
-    def run(self, tmp=None, task_vars=None):
-        """Validate the options, probe the apps and return the result (failed with one line on any error)."""
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        _validation, params = self.validate_argument_spec(argument_spec=app_probe.argument_spec())
+    def argument_spec(self):
+        return app_probe.argument_spec()
+
+    def execute(self, params, environ, task_vars):
+        """Probe the apps; failed with one line at the first app that fails (read-only GETs, also in check mode)."""
         try:
-            found = dict(app_probe.probe(params), changed=False)
+            return dict(app_probe.probe(params), changed=False), ()
         except app_probe.ProbeFailed as exc:
-            found = dict(exc.result, failed=True, changed=False, msg="%s" % exc)
-        result.update(as_module_returns(found, params, set(), task_vars))
-        return result
+            return dict(exc.result, failed=True, changed=False, msg="%s" % exc), ()

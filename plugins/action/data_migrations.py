@@ -17,52 +17,38 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.plugins.action import ActionBase
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_options, data_migrations_run
+from ansible_collections.ceds.generate.plugins.plugin_utils.action_module import ModuleActionBase
 from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
-    as_module_returns,
     interpreter_is_this_python,
-    module_environment,
-    process_environment,
     remove_module_tmpdir,
-    validate_options,
 )
 
 
-class ActionModule(ActionBase):
+class ActionModule(ModuleActionBase):
     """Run ceds.generate.data_migrations, in this process on a local connection."""
 
-    _supports_check_mode = True
     _supports_async = True
+    module_name = data_migrations_run.MODULE_NAME
 
-    def run(self, tmp=None, task_vars=None):
-        """Run the module's code here when that is the same as running it on the host; else run the module."""
-        result = super(ActionModule, self).run(tmp, task_vars)
-        del tmp
-        if not self.runs_here(task_vars):
-            wrap_async = self._task.async_val and not self._connection.has_native_async
-            result = merge_hash(result, self._execute_module(module_name=data_migrations_run.MODULE_NAME,
-                                                             task_vars=task_vars, wrap_async=wrap_async))
-            if not wrap_async:
-                remove_module_tmpdir(self)
-            return result
-        environ = module_environment(self)
-        with process_environment(environ):
-            params, hidden, error = validate_options(data_migrations_run.MODULE_NAME, self._task.args,
-                                                     data_migrations_run.argument_spec(),
-                                                     connection_options.argument_rules())
-            if error is not None:
-                result.update(as_module_returns(dict(failed=True, msg=error), params, hidden, task_vars))
-                return result
-            found, secrets = data_migrations_run.execute(params, self._task.check_mode, environ)
-        if not self._task.diff:
-            found.pop("diff", None)
-        # A module process returns warnings only when there are some (AnsibleModule.exit_json).
-        if not found.get("warnings"):
-            found.pop("warnings", None)
-        result.update(as_module_returns(found, params, hidden | set(secrets), task_vars))
+    def argument_spec(self):
+        return data_migrations_run.argument_spec()
+
+    def argument_rules(self):
+        return connection_options.argument_rules()
+
+    def execute(self, params, environ, task_vars):
+        return data_migrations_run.execute(params, self._task.check_mode, environ)
+
+    def run_module_process(self, result, task_vars):
+        """The module on the host, as ansible-core's own normal action runs it (async included)."""
+        wrap_async = self._task.async_val and not self._connection.has_native_async
+        result = merge_hash(result, self._execute_module(module_name=data_migrations_run.MODULE_NAME,
+                                                         task_vars=task_vars, wrap_async=wrap_async))
+        if not wrap_async:
+            remove_module_tmpdir(self)
         return result
 
     def runs_here(self, task_vars):

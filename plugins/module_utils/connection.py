@@ -10,6 +10,8 @@ __metaclass__ = type
 import re
 import traceback
 
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.ceds.generate.plugins.module_utils.connection_options import DEFAULT_DATABASE
 from ansible_collections.ceds.generate.plugins.module_utils.connection_string import (
     ConnectionOptionsError,
@@ -27,6 +29,20 @@ except ImportError:  # pragma: no cover - depends on the machine
     PYODBC_IMPORT_ERROR = traceback.format_exc()
 
 PYODBC_HINT = "pyodbc needs the unixODBC library: install unixodbc (Debian/Ubuntu) or unixODBC (RHEL) first"
+
+
+def missing_libs():
+    """What a run needs and this Python lacks, as one line (ansible-core's missing_required_lib), or None."""
+    if pyodbc is not None:
+        return None
+    return missing_required_lib("pyodbc", reason=PYODBC_HINT)
+
+
+def ensure_required_libs(module):
+    """Fail the module, with nothing done, when the Python that runs it lacks pyodbc."""
+    missing = missing_libs()
+    if missing:
+        module.fail_json(msg=missing, exception=PYODBC_IMPORT_ERROR)
 
 
 class DatabaseError(Exception):
@@ -134,8 +150,8 @@ def describe_error(exc, action, options):
     if action == "connect" and re.search(r"certificate|\bssl\b|\btls\b|handshake", lowered):
         # ODBC Driver 18 encrypts by default, so an untrusted certificate is the likeliest first error.
         return ("cannot connect to %s: the server's certificate is not trusted (%s): install the CA that signed it "
-                "on the controller or in the execution environment, or set trust_server_certificate "
-                "(generate_db_trust_server_certificate) to true" % (where, text))
+                "on the controller or in the execution environment, or set the option trust_server_certificate to "
+                "true" % (where, text))
     if action == "connect" or (sqlstate or "").startswith("08"):
         return "cannot connect to %s: %s. Check server, port and network" % (where, text)
     return "%s on %s failed: %s%s" % (action, where, text, " (SQLSTATE %s)" % sqlstate if sqlstate else "")

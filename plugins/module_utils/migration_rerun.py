@@ -352,9 +352,8 @@ def result_of(outcomes, plan, snapshot, evidence, check_mode):
 
 def execute(params, check_mode, environ=None, say=None, request=None, sleep=time.sleep):
     """Do the whole job from validated options; return (result, secrets), as data_migrations' execute does."""
-    if connection.pyodbc is None:
-        return {"failed": True, "msg": "pyodbc is not installed in the Python that runs this task: %s"
-                % connection.PYODBC_HINT}, set()
+    if connection.missing_libs():
+        return {"failed": True, "msg": connection.missing_libs()}, set()
     options = dict(params, audit=False, audit_note=None)
     try:
         check_options(options)

@@ -63,39 +63,6 @@ options:
     type: str
     choices: [status, reset]
     default: status
-  stuck_after:
-    description:
-      - Seconds a run may take before it counts as too long.
-      - With Hangfire's evidence, a running job older than this is reported as hung (never reset). Without it,
-        a C(pending) or C(processing) step last triggered longer ago than this is stuck.
-      - When not set, Generate's own command timeout for a migration on the installed version
-        (C(DatabaseVersion) in C(GenerateConfigurations)) - 30000 seconds before 13.2, 300000 seconds (83 hours)
-        from 13.2 on or when the version is unknown. The fact C(stuck_after) shows the value used.
-      - V(0) turns the age rule off; a C(processing) step then always counts as running without Hangfire.
-      - At most 2592000 (30 days, as long as Generate keeps its history).
-    type: int
-  hangfire:
-    description:
-      - Whether to decide from Hangfire's jobs and servers in O(hangfire_schema).
-      - V(auto) reads them when they exist and can be read, and otherwise decides by age; a login that lacks
-        C(SELECT) on them gets a warning naming the grant.
-      - V(required) fails the run, with nothing written, when they cannot be read.
-      - V(ignore) decides by age only.
-    type: str
-    choices: [auto, required, ignore]
-    default: auto
-  hangfire_schema:
-    description:
-      - Schema of Hangfire's tables (C(Job), C(State), C(Server)) in the Generate database.
-      - Must be a plain identifier, like O(schema).
-    type: str
-    default: HangFire
-  server_timeout:
-    description:
-      - Seconds a Hangfire server may be silent and still count as alive (30 to 86400).
-      - The default is Hangfire's own C(ServerTimeout).
-    type: int
-    default: 300
   history_lines:
     description:
       - Lines of C(DataMigrationHistories) reported per failed step in C(last_errors), newest first, from the
@@ -123,6 +90,7 @@ options:
     type: str
 extends_documentation_fragment:
   - ceds.generate.connection
+  - ceds.generate.hangfire
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
   - ansible.builtin.action_common_attributes.flow
@@ -552,7 +520,7 @@ ansible_facts:
           sample: "2026-11-26T10:00:00.000Z"
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ceds.generate.plugins.module_utils import (
     connection,
@@ -565,9 +533,7 @@ from ansible_collections.ceds.generate.plugins.module_utils import (
 def main():
     module = AnsibleModule(argument_spec=data_migrations_run.argument_spec(), supports_check_mode=True,
                            **connection_options.argument_rules())
-    if connection.pyodbc is None:
-        module.fail_json(msg=missing_required_lib("pyodbc", reason=connection.PYODBC_HINT),
-                         exception=connection.PYODBC_IMPORT_ERROR)
+    connection.ensure_required_libs(module)
     result, secrets = data_migrations_run.execute(module.params, module.check_mode)
     module.no_log_values.update(secrets)
     connection_string.mask_everywhere(secrets)

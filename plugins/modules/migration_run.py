@@ -120,27 +120,6 @@ options:
       - Whether to check the background app's TLS certificate.
     type: bool
     default: true
-  stuck_after:
-    description:
-      - Seconds a run may take before its job counts as hung (O(state=cancel)); as in M(ceds.generate.data_migrations).
-    type: int
-  hangfire:
-    description:
-      - As in M(ceds.generate.data_migrations). With V(ignore), or without readable Hangfire tables, a running or
-        queued job cannot be seen and only the step's own status holds a trigger back.
-    type: str
-    choices: [auto, required, ignore]
-    default: auto
-  hangfire_schema:
-    description:
-      - Schema of Hangfire's tables.
-    type: str
-    default: HangFire
-  server_timeout:
-    description:
-      - Seconds a Hangfire server may be silent and still count as alive.
-    type: int
-    default: 300
   history_lines:
     description:
       - History lines returned for a run that ended in error, newest first.
@@ -148,6 +127,7 @@ options:
     default: 5
 extends_documentation_fragment:
   - ceds.generate.connection
+  - ceds.generate.hangfire
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
   - ansible.builtin.action_common_attributes.flow
@@ -271,7 +251,7 @@ ansible_facts:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ceds.generate.plugins.module_utils import (
     connection,
@@ -284,9 +264,7 @@ from ansible_collections.ceds.generate.plugins.module_utils import (
 def main():
     module = AnsibleModule(argument_spec=migration_rerun.argument_spec(), supports_check_mode=True,
                            **connection_options.argument_rules())
-    if connection.pyodbc is None:
-        module.fail_json(msg=missing_required_lib("pyodbc", reason=connection.PYODBC_HINT),
-                         exception=connection.PYODBC_IMPORT_ERROR)
+    connection.ensure_required_libs(module)
     result, secrets = migration_rerun.execute(module.params, module.check_mode, say=module.log)
     module.no_log_values.update(secrets)
     connection_string.mask_everywhere(secrets)

@@ -31,16 +31,6 @@ DATABASE_FIXTURES = ("any_db", "pg_db", "sqlite_db", "external_db")
 MOMENT_COLUMNS = (("DataMigrationHistories", "DataMigrationHistoryDate"), ("JobQueue", "FetchedAt"))
 
 
-def pytest_configure(config):
-    """Name the markers of the paths, so that a typo in one is an unknown-marker warning, not a silent no-op."""
-    config.addinivalue_line(
-        "markers", "both_paths: every run_module and run_tasks call runs in the worker and as a module process, "
-                   "and the two must give the same results and leave the same database")
-    config.addinivalue_line(
-        "markers", "one_path(reason): in a both_paths file, this test runs the way it chooses only, for the reason "
-                   "given")
-
-
 def audit_dates_aside(end, start):
     """A database ``dump`` taken at the end of a run, with the moments of the rows added during it left out."""
     for table, column in MOMENT_COLUMNS:

@@ -65,7 +65,7 @@ def test_a_certificate_failure_says_what_to_do_about_the_certificate(driver_text
     if "certificate" in driver_text:
         assert message.startswith("cannot connect to sql01/generate: the server's certificate is not trusted (")
         assert message.endswith("install the CA that signed it on the controller or in the execution environment, "
-                                "or set trust_server_certificate (generate_db_trust_server_certificate) to true")
+                                "or set the option trust_server_certificate to true")
     else:
         assert message == ("cannot connect to sql01/generate: TCP Provider: Error code 0x2746. Check server, port "
                            "and network")
