@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 
-import generate_db
-import scenarios
+from tests.support import generate_db
+from tests.support import scenarios
 from bench.playbook_runs import DATA_MIGRATIONS, PING, ROOT, alternate, median, paired_ratios, single_task_play, spread
-from fleet import Fleet
+from tests.support.fleet import Fleet
 
 STATUS_PLAYBOOK = os.path.join(ROOT, "playbooks", "migration_status.yml")
 TIERS = ("dev", "test", "prod")

@@ -20,7 +20,7 @@ import time
 
 import yaml
 
-import ansible_run
+from tests.support import ansible_run
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-import scenarios
+from tests.support import scenarios
 from bench.playbook_runs import ms
 
 # What each ratio should stay under; a target, not a measurement.

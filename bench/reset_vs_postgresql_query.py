@@ -10,7 +10,7 @@ audit line per step.
 
 from __future__ import annotations
 
-import scenarios
+from tests.support import scenarios
 from bench.playbook_runs import (DATA_MIGRATIONS, PlaybookFailed, alternate, local_inventory, ratios,
                                  single_task_play, single_task_runner, times)
 

@@ -32,8 +32,8 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 # Started as a script, this folder comes first on sys.path; the parts are the package ``bench`` instead, beside
-# the test support they share with the tests.
-sys.path[:] = [ROOT, os.path.join(ROOT, "tests", "support")] + [path for path in sys.path if path != BENCH]
+# the test support package (tests.support) they share with the tests.
+sys.path[:] = [ROOT] + [path for path in sys.path if path != BENCH]
 
 # At least three runs of each playbook per fleet size, for a median with a least and a greatest.
 MIN_FLEET_ROUNDS = 3
@@ -131,8 +131,8 @@ def say(text):
 
 def run_parts(options, report, cluster, workdir, running):
     """Seed the databases and run the chosen parts, filling ``report``; ``running`` stops what they start."""
-    import generate_db
-    import scenarios
+    from tests.support import generate_db
+    from tests.support import scenarios
     from bench import (fleet_scaling, job_slicing, module_process, per_task_cost, reset_vs_postgresql_query,
                        statements_count)
     from bench.playbook_runs import Ansible
@@ -179,10 +179,10 @@ def main():
     stop_on_signals()
     ensure_requirements()
     raise_open_files_limit()
-    import standin_app
+    from tests.support import standin_app
     from bench import report as writer
     from bench.playbook_runs import PlaybookFailed
-    from postgres_cluster import PostgresCluster
+    from tests.support.postgres_cluster import PostgresCluster
 
     load_before = os.getloadavg()
     report = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

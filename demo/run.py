@@ -26,12 +26,13 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+# The demo shares the tests' support package (tests.support) with them.
+sys.path.insert(0, ROOT)
 
-import ansible_run  # noqa: E402
-import generate_db  # noqa: E402
-from fleet import PLAYBOOKS, Fleet  # noqa: E402
-from scenarios import FAILED, FAILED_HISTORY, HEALTHY, SERVER, STUCK  # noqa: E402
+from tests.support import ansible_run  # noqa: E402
+from tests.support import generate_db  # noqa: E402
+from tests.support.fleet import PLAYBOOKS, Fleet  # noqa: E402
+from tests.support.scenarios import FAILED, FAILED_HISTORY, HEALTHY, SERVER, STUCK  # noqa: E402
 
 # demo-stuck: a report run whose background process died 11 hours ago; its Hangfire job is still
 # Processing on a server that stopped beating, and no background app runs now, so the job is orphaned.

@@ -1,4 +1,8 @@
-"""Fixtures shared by every test: the collection on sys.path, databases, and the module runner."""
+"""Fixtures shared by every test: the collection on sys.path, databases, and the module runner.
+
+The test support is the package tests.support: pytest puts the checkout first on sys.path for this file, the
+conftest of the package ``tests``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,10 @@ import uuid
 
 import pytest
 
-SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "support")
-sys.path.insert(0, SUPPORT)
+from tests.support import ansible_run, generate_db, pythons
+from tests.support.postgres_cluster import PostgresCluster
 
-import ansible_run  # noqa: E402
-import generate_db  # noqa: E402
-import pythons  # noqa: E402
-from postgres_cluster import PostgresCluster  # noqa: E402
-
+# The collection, for the unit tests that import its plugins as ansible_collections.ceds.generate.
 sys.path.insert(0, ansible_run.collections_path())
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import pytest
 
-import ansible_run
-import secret_scan
+from tests.support import ansible_run
+from tests.support import secret_scan
 
 SCAN_VERBOSITY = 4
 # The fixtures of tests/conftest.py that give a test its Generate databases: these are restored between the paths.

@@ -9,9 +9,9 @@ import sys
 import pytest
 import yaml
 
-import ansible_run
-import generate_db
-from standin_app import StandinGenerate
+from tests.support import ansible_run
+from tests.support import generate_db
+from tests.support.standin_app import StandinGenerate
 
 
 @pytest.fixture

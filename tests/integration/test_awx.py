@@ -20,12 +20,12 @@ import subprocess
 import pytest
 import yaml
 
-import generate_db
-from ansible_run import BIN, ROOT
-from awx_job import (CONFIGURE, RECOVER_TEMPLATE, RESET_TEMPLATE, STATUS_TEMPLATE, AwxJob, LaunchRefused,
+from tests.support import generate_db
+from tests.support.ansible_run import BIN, ROOT
+from tests.support.awx_job import (CONFIGURE, RECOVER_TEMPLATE, RESET_TEMPLATE, STATUS_TEMPLATE, AwxJob, LaunchRefused,
                      install_project_collections, occurrences, project_files, schedules)
-from scenarios import FAILED, FAILED_HISTORY, HEALTHY, PROCESSING_AN_HOUR
-from standin_app import StandinGenerate
+from tests.support.scenarios import FAILED, FAILED_HISTORY, HEALTHY, PROCESSING_AN_HOUR
+from tests.support.standin_app import StandinGenerate
 
 EXECUTION_ENVIRONMENT = os.path.join(ROOT, "execution-environment.yml")
 # Generate's error line of FAILED_HISTORY, the one a failed status job names.

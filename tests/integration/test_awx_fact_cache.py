@@ -17,9 +17,9 @@ import re
 import ansible
 import pytest
 
-import generate_db
-from awx_job import STATUS_TEMPLATE, AwxJob, image
-from scenarios import HEALTHY
+from tests.support import generate_db
+from tests.support.awx_job import STATUS_TEMPLATE, AwxJob, image
+from tests.support.scenarios import HEALTHY
 
 pytestmark = pytest.mark.every_release
 PERSIST_METADATA = "ANSIBLE_CACHE_JSONFILE_PERSIST_METADATA"

@@ -15,11 +15,11 @@ import os
 
 import pytest
 
-import generate_db
-from awx_job import RESET_TEMPLATE, AwxJob
-from scenarios import FAILED, HEALTHY
-from silent_host import silent_host
-from standin_app import StandinGenerate
+from tests.support import generate_db
+from tests.support.awx_job import RESET_TEMPLATE, AwxJob
+from tests.support.scenarios import FAILED, HEALTHY
+from tests.support.silent_host import silent_host
+from tests.support.standin_app import StandinGenerate
 
 PROBE_TASK = "Web and background apps: answer the read-only probes"
 BACKGROUND_TASK = "Background app: answer the read-only probe"

@@ -17,11 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pyodbc
 import pytest
 
-import ansible_run
-import figures
-import generate_db
-import secret_scan
-from scenarios import FAILED
+from tests.support import ansible_run
+from tests.support import figures
+from tests.support import generate_db
+from tests.support import secret_scan
+from tests.support.scenarios import FAILED
 
 # Pipelining spares each task the copy of the module file; the module still runs through the executor.
 FAST = {"ANSIBLE_PIPELINING": "1"}

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime
 import time
 
-import figures
-from scenarios import FAILED
-from server_sessions import blocked_module_pids, in_background, row_lock, sessions_left
+from tests.support import figures
+from tests.support.scenarios import FAILED
+from tests.support.server_sessions import blocked_module_pids, in_background, row_lock, sessions_left
 
 RUNS = 10
 PROCESSING, SUCCESS = 3, 5

@@ -9,8 +9,8 @@ from __future__ import annotations
 import socket
 
 import pytest
-from scenarios import FAILED, FAILED_HISTORY, HEALTHY_RECENT
-from silent_host import silent_host
+from tests.support.scenarios import FAILED, FAILED_HISTORY, HEALTHY_RECENT
+from tests.support.silent_host import silent_host
 
 pytestmark = pytest.mark.both_paths
 

@@ -17,10 +17,10 @@ import time
 import pytest
 import yaml
 
-import ansible_run
-from fleet import PLAYBOOKS, Fleet
-from scenarios import FAILED, HEALTHY
-from silent_host import silent_host
+from tests.support import ansible_run
+from tests.support.fleet import PLAYBOOKS, Fleet
+from tests.support.scenarios import FAILED, HEALTHY
+from tests.support.silent_host import silent_host
 from test_playbooks import recap, rows, sqlite, summary
 
 NOT_OK = ("failed", "failed before the read", "unreachable", "stopped before prod", "not finished", "not reached")

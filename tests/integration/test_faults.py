@@ -13,12 +13,12 @@ import uuid
 
 import pytest
 
-import figures
-import generate_db
-from postgres_cluster import PostgresCluster
-from scenarios import FAILED
-from server_sessions import blocked_module_pids, in_background, row_lock, sessions_left
-from silent_host import silent_host
+from tests.support import figures
+from tests.support import generate_db
+from tests.support.postgres_cluster import PostgresCluster
+from tests.support.scenarios import FAILED
+from tests.support.server_sessions import blocked_module_pids, in_background, row_lock, sessions_left
+from tests.support.silent_host import silent_host
 
 # The task's time includes Ansible's own work for the task and the module's start, a second
 # on an idle machine and several on a busy one: a generous bound, the figures say the rest.

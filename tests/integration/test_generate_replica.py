@@ -16,9 +16,9 @@ import urllib.request
 
 import pytest
 
-from generate_replica import CANCELLED_MESSAGE, DEADLOCK_MESSAGE, GenerateReplica
-from scenarios import FAILED, HEALTHY, SERVER
-from standin_app import StandinGenerate, report_selection
+from tests.support.generate_replica import CANCELLED_MESSAGE, DEADLOCK_MESSAGE, GenerateReplica
+from tests.support.scenarios import FAILED, HEALTHY, SERVER
+from tests.support.standin_app import StandinGenerate, report_selection
 
 # The history lines App.Migrate_Data writes before its tasks (App.Migrate_Data.StoredProcedure.sql).
 PROCEDURE_START = ["Shrink database log", "Delete old DataMigrationHistories"]

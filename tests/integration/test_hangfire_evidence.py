@@ -8,9 +8,9 @@ same result (tests/integration/conftest.py).
 from __future__ import annotations
 
 import pytest
-from generate_db import utc_now
-from scenarios import HOUR, SERVER, TEN_HOUR_REPORT
-from server_sessions import blocked_module_pids, in_background, row_lock, sessions_left
+from tests.support.generate_db import utc_now
+from tests.support.scenarios import HOUR, SERVER, TEN_HOUR_REPORT
+from tests.support.server_sessions import blocked_module_pids, in_background, row_lock, sessions_left
 
 pytestmark = pytest.mark.both_paths
 

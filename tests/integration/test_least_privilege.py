@@ -13,11 +13,11 @@ import uuid
 
 import pytest
 
-import ansible_run
-import figures
-import generate_db
-import secret_scan
-from scenarios import FAILED, FAILED_HISTORY
+from tests.support import ansible_run
+from tests.support import figures
+from tests.support import generate_db
+from tests.support import secret_scan
+from tests.support.scenarios import FAILED, FAILED_HISTORY
 
 DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                    "docs", "least-privilege.md")

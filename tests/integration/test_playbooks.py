@@ -12,10 +12,10 @@ import uuid
 import pytest
 import yaml
 
-import ansible_run
-import generate_db
-from fleet import PLAYBOOKS, ROOT, Fleet
-from scenarios import FAILED, HEALTHY, RUNNING, STUCK
+from tests.support import ansible_run
+from tests.support import generate_db
+from tests.support.fleet import PLAYBOOKS, ROOT, Fleet
+from tests.support.scenarios import FAILED, HEALTHY, RUNNING, STUCK
 
 TROUBLESHOOTING_HISTORY = [("ods", 7000, "Error in App.Migrate_Data: deadlock victim")]
 # A step whose Hangfire job runs holds a reset back (the tests seed the job).

@@ -16,10 +16,10 @@ import time
 
 import pytest
 
-import generate_db
-from fleet import Fleet
-from pythons import one_in_matrix_run
-from scenarios import FAILED, HEALTHY_RECENT
+from tests.support import generate_db
+from tests.support.fleet import Fleet
+from tests.support.pythons import one_in_matrix_run
+from tests.support.scenarios import FAILED, HEALTHY_RECENT
 
 HOUR = 3600
 RERUN = ("-e", "generate_rerun=true", "-e", "generate_rerun_poll=1")

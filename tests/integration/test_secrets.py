@@ -18,10 +18,10 @@ import uuid
 
 import pytest
 
-import figures
+from tests.support import figures
 from ansible_collections.ceds.generate.plugins.module_utils.connection_options import PASSWORD_FILE_ENV
 from ansible_collections.ceds.generate.plugins.module_utils.connection_string import escape_value
-from scenarios import FAILED
+from tests.support.scenarios import FAILED
 
 # Each holds what a connection string or a shell treats specially.
 PASSWORDS = [

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from ansible_run import path_differences, python_wrapper
-from scenarios import FAILED
+from tests.support.ansible_run import path_differences, python_wrapper
+from tests.support.scenarios import FAILED
 
 pytestmark = [pytest.mark.both_paths, pytest.mark.every_release]
 

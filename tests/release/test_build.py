@@ -17,10 +17,10 @@ import tarfile
 import pytest
 import yaml
 
-import ansible_run
-import generate_db
+from tests.support import ansible_run
+from tests.support import generate_db
 from release_run import ROOT, collection_files, run, tool
-from scenarios import FAILED
+from tests.support.scenarios import FAILED
 
 pytestmark = pytest.mark.every_release
 # Files of a development checkout that must never reach the tarball, each planted before the build.

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import pythons
+from tests.support import pythons
 from release_run import ROOT, run
 
 # The files of the tests marked every_release; a matrix run takes those tests only.

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-import ansible_run
+from tests.support import ansible_run
 from release_run import ROOT, run, tool
 
 # Folders of plugins/ that hold no plugin of their own.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ansible_run
+from tests.support import ansible_run
 from release_run import run, tool
 
 

@@ -29,7 +29,7 @@ import tempfile
 
 import pytest
 
-import pythons
+from tests.support import pythons
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The tests the release issue names first, then the cheap ones that hold documentation and metadata to the code.

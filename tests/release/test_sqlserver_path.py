@@ -15,8 +15,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-import figures
-import generate_db
+from tests.support import figures
+from tests.support import generate_db
 from release_run import ROOT, run
 
 # A few scenarios that read, reset, check and fail; -k selects their runs on the external database.

@@ -16,7 +16,7 @@ import shutil
 
 import yaml
 
-import pythons
+from tests.support import pythons
 import test_controller_matrix
 from release_run import ROOT, run, tool
 

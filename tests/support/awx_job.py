@@ -34,7 +34,7 @@ from awx_plugins.interfaces._temporary_private_inject_api import inject_credenti
 from dateutil.rrule import rrulestr
 from jinja2 import Environment, StrictUndefined
 
-from ansible_run import BIN, ROOT
+from .ansible_run import BIN, ROOT
 
 CONFIGURE = os.path.join(ROOT, "awx", "configure.yml")
 CREDENTIAL_TYPE = "CEDS Generate database"

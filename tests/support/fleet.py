@@ -13,8 +13,8 @@ import sys
 
 import yaml
 
-import ansible_run
-from standin_app import StandinGenerate
+from . import ansible_run
+from .standin_app import StandinGenerate
 
 ROOT = ansible_run.ROOT
 PLAYBOOKS = os.path.join(ROOT, "playbooks")

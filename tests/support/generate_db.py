@@ -14,7 +14,7 @@ import uuid
 
 import pyodbc
 
-from hangfire_jobs import HangfireTables
+from .hangfire_jobs import HangfireTables
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 

@@ -50,7 +50,7 @@ import weakref
 
 import pyodbc
 
-from hangfire_jobs import invocation_data
+from .hangfire_jobs import invocation_data
 
 VERSION_LINES = ("11", "12", "13.3")
 # Hangfire.SqlServer per line: generate.background/generate.background.csproj of 12.0 to V13.2 and of V13.3.

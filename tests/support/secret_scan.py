@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-import figures
-from postgres_cluster import SUPERUSER_PASSWORD
+from . import figures
+from .postgres_cluster import SUPERUSER_PASSWORD
 
 SECRET_ENV = ("GENERATE_DB_PASSWORD", "GENERATE_DB_CONNECTION_STRING")
 # At -vvvv ansible-playbook prints its parsed arguments, the verbosity among them.

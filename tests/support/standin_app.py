@@ -15,7 +15,7 @@ every request with HTTP 500, ``down`` closes the port (connection refused).
 The web app also knows ``stale``: it keeps showing the report step's status
 as it was when the mode was set, like a web app reading another database.
 
-Run it by hand with ``python tests/support/standin_app.py --connection-string ... --schema App``.
+Run it by hand from the checkout with ``python -m tests.support.standin_app --connection-string ... --schema App``.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from urllib.parse import urlsplit
 
 import pyodbc
 
-import generate_replica
-from generate_replica import GenerateReplica
+from . import generate_replica
+from .generate_replica import GenerateReplica
 
 MODES = ("up", "error", "down")
 WEB_MODES = MODES + ("stale",)

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from standin_app import HANGFIRE_PAGE, StandinApp
+from tests.support.standin_app import HANGFIRE_PAGE, StandinApp
 
 from ansible_collections.ceds.generate.plugins.module_utils import app_probe
 

@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_string, migration_options
 
-from task_options import OptionsRefused, resolved, validated
+from tests.support.task_options import OptionsRefused, resolved, validated
 
 SECRET = "p;{a}=b' \"c é"
 

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan as mp
 from ansible_collections.ceds.generate.plugins.module_utils import migration_report
-from scenarios import TEN_HOUR_REPORT
+from tests.support.scenarios import TEN_HOUR_REPORT
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
 IDS = {"initial": 1, "pending": 2, "processing": 3, "error": 4, "success": 5}

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan as mp
 from ansible_collections.ceds.generate.plugins.module_utils import migration_report as report
-from scenarios import FAILED
+from tests.support.scenarios import FAILED
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
 STANDARD = {"initial": 1, "pending": 2, "processing": 3, "error": 4, "success": 5}

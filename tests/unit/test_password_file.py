@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import connection_options, connection_string
-from task_options import resolved
+from tests.support.task_options import resolved
 
 PASSWORD_ENV = connection_options.PASSWORD_ENV
 FILE_ENV = connection_options.PASSWORD_FILE_ENV

@@ -1,0 +1,1 @@
+"""The collection's tests; tests.support holds what they share."""
