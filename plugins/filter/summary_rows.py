@@ -13,11 +13,6 @@ import os
 # What the summary keeps of each re-run of ceds.generate.migration_run.
 RERUN_KEYS = ("type_code", "outcome", "duration_seconds", "elapsed_seconds", "last_history_line", "reason")
 
-# The task of plays/environments.yml that holds an environment back before prod, and the one that fails an
-# environment with every failed check; plays/environments.yml names its tasks so.
-HOLD_TASK = "Rollout: stop before prod when an earlier environment failed"
-CHECKS_TASK = "Environment: every check passed"
-
 # Why an environment of the run has no result of its own, by outcome.
 NOT_CHECKED = {
     "not finished": "the run ended while this environment was being checked (interrupted, cancelled, or stopped "
@@ -110,7 +105,7 @@ def outcome_of(variables, in_progress=()):
         if read:
             return "ok"
         return "not finished" if variables.get("inventory_hostname") in in_progress else "not reached"
-    if variables.get("environment_failed_task") == HOLD_TASK:
+    if _registered(variables, "held_back").get("failed"):
         return "stopped before prod"
     if migration.get("unreachable"):
         return "unreachable"

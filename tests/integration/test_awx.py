@@ -22,8 +22,18 @@ import yaml
 
 from tests.support import generate_db
 from tests.support.ansible_run import BIN, ROOT
-from tests.support.awx_job import (CONFIGURE, RECOVER_TEMPLATE, RESET_TEMPLATE, STATUS_TEMPLATE, AwxJob, LaunchRefused,
-                     install_project_collections, occurrences, project_files, schedules)
+from tests.support.awx_job import (
+    CONFIGURE,
+    RECOVER_TEMPLATE,
+    RESET_TEMPLATE,
+    STATUS_TEMPLATE,
+    AwxJob,
+    LaunchRefused,
+    install_project_collections,
+    occurrences,
+    project_files,
+    schedules,
+)
 from tests.support.scenarios import FAILED, FAILED_HISTORY, HEALTHY, PROCESSING_AN_HOUR
 from tests.support.standin_app import StandinGenerate
 

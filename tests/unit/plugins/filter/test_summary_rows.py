@@ -74,7 +74,7 @@ def test_every_environment_has_a_row_and_one_whose_database_was_not_read_is_neve
 def test_outcomes_of_a_held_back_and_an_unreachable_environment():
     unreachable = {"unreachable": True, "changed": False, "msg": "Task failed: Failed to connect to the host via ssh"}
     held = host("prod", environment_failure="Rollout: stop before prod ...",
-                environment_failed_task="Rollout: stop before prod when an earlier environment failed")
+                held_back={"failed": True, "changed": False, "msg": "not run, since dev failed"})
     rows = summary_rows([held, host("far", migration=unreachable, environment_failure="Database: ...")])
     assert [row["outcome"] for row in rows] == ["stopped before prod", "unreachable"]
 
