@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ceds.generate.plugins.module_utils import migration_plan, statements
+from ansible_collections.ceds.generate.plugins.module_utils import hangfire_state, migration_plan, statements
 from ansible_collections.ceds.generate.plugins.module_utils.connection_options import resolve_connection
 from ansible_collections.ceds.generate.plugins.module_utils.connection_string import ConnectionOptionsError
 
@@ -40,7 +40,7 @@ def evidence_argument_spec():
     return dict(
         hangfire=dict(type="str", default="auto", choices=list(HANGFIRE_CHOICES)),
         hangfire_schema=dict(type="str", default=statements.HANGFIRE_SCHEMA),
-        server_timeout=dict(type="int", default=migration_plan.HANGFIRE_SERVER_TIMEOUT),
+        server_timeout=dict(type="int", default=hangfire_state.HANGFIRE_SERVER_TIMEOUT),
         history_lines=dict(type="int", default=DEFAULT_HISTORY_LINES),
         stuck_after=dict(type="int"),
     )
@@ -71,7 +71,7 @@ def check_options(params, environ=None):
     if timeout is not None and not MIN_SERVER_TIMEOUT <= timeout <= MAX_SERVER_TIMEOUT:
         raise ConnectionOptionsError(
             "server_timeout must be between %d and %d seconds, got %d: Hangfire's own is %d" % (
-                MIN_SERVER_TIMEOUT, MAX_SERVER_TIMEOUT, timeout, migration_plan.HANGFIRE_SERVER_TIMEOUT))
+                MIN_SERVER_TIMEOUT, MAX_SERVER_TIMEOUT, timeout, hangfire_state.HANGFIRE_SERVER_TIMEOUT))
     lines = params.get("history_lines")
     if lines is not None and not 0 <= lines <= MAX_HISTORY_LINES:
         raise ConnectionOptionsError(

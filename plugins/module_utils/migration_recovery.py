@@ -13,7 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ceds.generate.plugins.module_utils import migration_plan
+from ansible_collections.ceds.generate.plugins.module_utils import hangfire_state, migration_plan
 
 REPORT = "report"
 # The types MigrationService.MigrateData acts on, compared case-sensitively; any other value does nothing and
@@ -182,7 +182,7 @@ class RunWatch:
             return OUTCOME_ERROR, "%s ended in error%s" % (self.type_code, left)
         if poll.elapsed >= self.timeout:
             return OUTCOME_TIMEOUT, "still running after %d s; left running" % poll.elapsed
-        active = [job for job in poll.jobs if job.status != migration_plan.JOB_ORPHANED]
+        active = [job for job in poll.jobs if job.status != hangfire_state.JOB_ORPHANED]
         if active:
             self.quiet = 0
             return None

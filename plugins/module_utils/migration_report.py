@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ceds.generate.plugins.module_utils import migration_plan
+from ansible_collections.ceds.generate.plugins.module_utils import hangfire_state, migration_plan
 
 
 def dump(plan, applied, check_mode, snapshot, evidence, now, params, unlocked=()):
@@ -95,7 +95,7 @@ def step_facts(view):
         "status_id": step.status_id,
         "status_code": view.status_code,
         "status_name": status_name,
-        "last_trigger_date": migration_plan.iso_utc(step.last_trigger_date),
+        "last_trigger_date": hangfire_state.iso_utc(step.last_trigger_date),
         "last_duration_seconds": step.last_duration_seconds,
         "age_seconds": view.age_seconds,
         "user_name": step.user_name,
@@ -112,10 +112,10 @@ def hangfire_facts(current_plan, unavailable_reason=None):
     return {
         "available": True,
         "reason": None,
-        "servers": [{"id": server.id, "last_heartbeat": migration_plan.iso_utc(server.last_heartbeat),
+        "servers": [{"id": server.id, "last_heartbeat": hangfire_state.iso_utc(server.last_heartbeat),
                      "alive": server.id in current_plan.alive} for server in hangfire.servers],
         "jobs": [{"id": job.job.id, "method": job.job.method, "type_code": job.job.type_code,
-                  "state": job.job.state, "since": migration_plan.iso_utc(job.job.since), "server_id": job.job.server_id,
+                  "state": job.job.state, "since": hangfire_state.iso_utc(job.job.since), "server_id": job.job.server_id,
                   "status": job.status, "hung": job.hung} for job in current_plan.jobs],
     }
 
@@ -142,5 +142,5 @@ def facts(current_plan, last_errors, database_version, metadata_status, checked_
         "reports_blocked": reason is not None,
         "reports_blocked_reason": reason,
         "locked_reports": locked_reports,
-        "checked_at": migration_plan.iso_utc(checked_at),
+        "checked_at": hangfire_state.iso_utc(checked_at),
     }

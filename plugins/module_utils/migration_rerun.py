@@ -21,6 +21,7 @@ import time
 from ansible_collections.ceds.generate.plugins.module_utils import (
     app_probe,
     connection,
+    hangfire_state,
     migration_options,
     migration_plan,
     migration_recovery,
@@ -154,7 +155,7 @@ class Recovery:
         codes = dict((status_id, code) for code, status_id in status_ids.items())
         jobs = []
         if evidence.hangfire is not None:
-            jobs = [job for job in migration_plan.classify_jobs(evidence.hangfire, evidence.now,
+            jobs = [job for job in hangfire_state.classify_jobs(evidence.hangfire, evidence.now,
                                                                 self.params["server_timeout"], 0)
                     if job.belongs_to(step)]
         # The read takes a second of slack before ``since``; lines written before the request are not the run's.
@@ -279,7 +280,7 @@ class Recovery:
         lines = max(self.params.get("history_lines") or 0, 1)
         evidence = self.table.read_evidence(hangfire=False, window=[(step.type_id, since)], lines=lines)
         self.table.rollback()
-        return [{"date": migration_plan.iso_utc(date), "message": message}
+        return [{"date": hangfire_state.iso_utc(date), "message": message}
                 for _type_id, date, message, _line in evidence.history if date is not None and date >= since]
 
     def cancel(self, type_code, observed):
@@ -293,7 +294,7 @@ class Recovery:
                            reason="%s has no job running longer than stuck_after" % type_code)
             return outcome
         running = [job.job for job in plan.jobs
-                   if job.belongs_to(view.step) and job.job.state == migration_plan.PROCESSING_JOB_STATE]
+                   if job.belongs_to(view.step) and job.job.state == hangfire_state.PROCESSING_JOB_STATE]
         watch = migration_recovery.CancelWatch(type_code, running, self.params.get("timeout") or MIN_TIMEOUT)
         unstoppable = ["job %s %s takes no cancellation token: Generate's cancel deletes it, but it runs to its end"
                        % (job.id, job.method) for job in watch.unstoppable()]

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.ceds.generate.plugins.module_utils import migration_plan, statements
+from ansible_collections.ceds.generate.plugins.module_utils import hangfire_state, migration_plan, statements
 from ansible_collections.ceds.generate.plugins.module_utils.connection import (
     AccessDenied,
     MissingTable,
@@ -338,7 +338,7 @@ class MigrationTable:
 
     def _collect(self, rows, parts, evidence):
         if parts["hangfire"]:
-            evidence.hangfire = migration_plan.Hangfire([], [])
+            evidence.hangfire = hangfire_state.Hangfire([], [])
         if parts["locked_reports"]:
             evidence.locked_reports = []
         for row in rows:
@@ -347,21 +347,21 @@ class MigrationTable:
                 evidence.steps.append((_number(row["id"]), _number(row["number"]), row["date"],
                                        _number(row["text1"])))
             elif kind == "server":
-                evidence.hangfire.servers.append(migration_plan.Server(row["id"], row["date"]))
+                evidence.hangfire.servers.append(hangfire_state.Server(row["id"], row["date"]))
             elif kind == "job":
-                job = migration_plan.Job.parse(row["id"], row["name"], row["text1"], row["text2"], row["date"],
+                job = hangfire_state.Job.parse(row["id"], row["name"], row["text1"], row["text2"], row["date"],
                                                row["text3"])
                 if job is not None:
                     evidence.hangfire.jobs.append(job)
             elif kind == "history":
-                evidence.history.append((_number(row["number"]), migration_plan.to_utc(row["date"]), row["text1"],
+                evidence.history.append((_number(row["number"]), hangfire_state.to_utc(row["date"]), row["text1"],
                                          _number(row["id"])))
             elif kind == "locked_report":
                 evidence.locked_reports.append(row["id"])
                 if row["number"] is not None and _number(row["number"]) != 0:
                     evidence.legacy_reports.append(row["id"])
             elif kind == "clock":
-                evidence.now = migration_plan.to_utc(row["date"])
+                evidence.now = hangfire_state.to_utc(row["date"])
         if evidence.now is None:
             raise RunFailed("the database's clock could not be read: every age is taken against it")
         # Newest first, lines of one instant by their id (the read orders them by kind and date only).

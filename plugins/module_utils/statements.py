@@ -16,7 +16,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.ceds.generate.plugins.module_utils.migration_plan import MIGRATION_JOB_TYPES
+from ansible_collections.ceds.generate.plugins.module_utils.hangfire_state import MIGRATION_JOB_TYPES
 
 # A schema is an ordinary identifier: letters, digits and underscores, not
 # starting with a digit.  Anything else (quotes, dots, semicolons, spaces) is

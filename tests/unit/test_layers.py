@@ -15,12 +15,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 PACKAGE = "ansible_collections.ceds.generate.plugins."
 # Each file's layer: a file may import only files of a lower layer.
 LAYERS = {
-    "module_utils/migration_plan": 0,
+    "module_utils/hangfire_state": 0,
+    "module_utils/migration_plan": 1,
     "module_utils/connection_string": 0,
     "module_utils/app_probe": 0,
     "module_utils/statements": 1,
-    "module_utils/migration_recovery": 1,
-    "module_utils/migration_report": 1,
+    "module_utils/migration_recovery": 2,
+    "module_utils/migration_report": 2,
     "module_utils/connection_options": 2,
     "module_utils/connection": 3,
     "module_utils/migration_options": 3,
@@ -32,7 +33,7 @@ LAYERS = {
 }
 TOP = 8  # modules, action plugins, filters, doc fragments
 # The files of pure decisions and SQL text: only the standard library and each other.
-PURE = ("module_utils/migration_plan", "module_utils/migration_recovery", "module_utils/migration_report",
+PURE = ("module_utils/hangfire_state", "module_utils/migration_plan", "module_utils/migration_recovery", "module_utils/migration_report",
         "module_utils/statements")
 
 

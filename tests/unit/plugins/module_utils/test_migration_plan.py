@@ -6,6 +6,7 @@ import datetime
 
 import pytest
 
+from ansible_collections.ceds.generate.plugins.module_utils import hangfire_state as hs
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan as mp
 from ansible_collections.ceds.generate.plugins.module_utils import migration_report as report
 from tests.support.scenarios import FAILED
@@ -202,7 +203,7 @@ def test_status_codes_match_regardless_of_case():
     (None, None),
 ])
 def test_dates_are_read_as_utc(value, expected):
-    assert mp.to_utc(value) == expected
+    assert hs.to_utc(value) == expected
 
 
 def test_history_keeps_at_most_the_asked_lines_per_failed_type():

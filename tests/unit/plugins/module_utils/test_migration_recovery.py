@@ -9,7 +9,7 @@ import datetime
 
 import pytest
 
-from ansible_collections.ceds.generate.plugins.module_utils import migration_plan as mp
+from ansible_collections.ceds.generate.plugins.module_utils import hangfire_state as hs
 from ansible_collections.ceds.generate.plugins.module_utils import migration_recovery as mr
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
@@ -18,8 +18,8 @@ SUCCESSFUL = "REPORT Migration Complete - successful"
 
 
 def job(job_id, method="ExecuteSqlBasedMigration", status="running", state="Processing", arguments=("report", None)):
-    found = mp.Job(job_id, method, "report", state, NOW, "bg:1" if state == "Processing" else None, arguments)
-    return mp.JobView(found, status, 0, False)
+    found = hs.Job(job_id, method, "report", state, NOW, "bg:1" if state == "Processing" else None, arguments)
+    return hs.JobView(found, status, 0, False)
 
 
 REPORT_JOB_ARGUMENTS = ("c002", "2025", "sea", "CSA", None, None)

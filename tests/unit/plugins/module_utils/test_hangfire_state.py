@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from ansible_collections.ceds.generate.plugins.module_utils import hangfire_state as hs
 from ansible_collections.ceds.generate.plugins.module_utils import migration_plan as mp
 from ansible_collections.ceds.generate.plugins.module_utils import migration_report
 from tests.support.scenarios import TEN_HOUR_REPORT
@@ -28,12 +29,12 @@ def steps(*rows):
 
 
 def job(job_id, type_code, state="Processing", age=10 * HOUR, server="bg:1"):
-    return mp.Job(job_id, "ExecuteSqlBasedMigration", type_code, state, ago(age),
+    return hs.Job(job_id, "ExecuteSqlBasedMigration", type_code, state, ago(age),
                   server if state == "Processing" else None)
 
 
 def hangfire(servers=(), jobs=()):
-    return mp.Hangfire([mp.Server(server_id, ago(age)) for server_id, age in servers], list(jobs))
+    return hs.Hangfire([hs.Server(server_id, ago(age)) for server_id, age in servers], list(jobs))
 
 
 def decide(rows, evidence, reset=True, stuck_after=300000):
@@ -137,7 +138,7 @@ def test_job_parse_reads_both_invocation_layouts(layout):
                       "ParameterTypes": "[]", "Arguments": None}
     else:
         invocation = {"t": "IAppRepository, generate.core", "m": "ExecuteSqlBasedMigration", "p": []}
-    parsed = mp.Job.parse("12", "Processing", json.dumps(invocation), '["\\"rds\\"",null]', ago(5),
+    parsed = hs.Job.parse("12", "Processing", json.dumps(invocation), '["\\"rds\\"",null]', ago(5),
                           json.dumps({"StartedAt": "1764158400000", "ServerId": "bg:1", "WorkerId": "w"}))
     assert (parsed.id, parsed.method, parsed.type_code, parsed.server_id) == (12, "ExecuteSqlBasedMigration",
                                                                               "rds", "bg:1")
@@ -146,7 +147,7 @@ def test_job_parse_reads_both_invocation_layouts(layout):
 def test_job_parse_takes_arguments_from_invocation_data_when_the_column_is_empty():
     invocation = {"Type": "IAppRepository", "Method": "ExecuteSqlBasedMigration",
                   "Arguments": json.dumps([json.dumps("ods"), None])}
-    assert mp.Job.parse(1, "Enqueued", json.dumps(invocation), "[]", ago(5), None).type_code == "ods"
+    assert hs.Job.parse(1, "Enqueued", json.dumps(invocation), "[]", ago(5), None).type_code == "ods"
 
 
 @pytest.mark.parametrize("method, type_code", [
@@ -155,12 +156,12 @@ def test_job_parse_takes_arguments_from_invocation_data_when_the_column_is_empty
 ])
 def test_report_and_rds_jobs_belong_to_their_type(method, type_code):
     invocation = json.dumps({"Type": "X", "Method": method})
-    assert mp.Job.parse(1, "Awaiting", invocation, '["\\"c002\\""]', ago(5), None).type_code == type_code
+    assert hs.Job.parse(1, "Awaiting", invocation, '["\\"c002\\""]', ago(5), None).type_code == type_code
 
 
 def test_other_jobs_are_not_migration_jobs():
-    assert mp.Job.parse(1, "Enqueued", json.dumps({"Method": "fsMetaRefresh"}), "[]", ago(5), None) is None
-    assert mp.Job.parse(1, "Enqueued", "not json", "[]", ago(5), None) is None
+    assert hs.Job.parse(1, "Enqueued", json.dumps({"Method": "fsMetaRefresh"}), "[]", ago(5), None) is None
+    assert hs.Job.parse(1, "Enqueued", "not json", "[]", ago(5), None) is None
 
 
 @pytest.mark.parametrize("metadata, report, reason", [
