@@ -353,8 +353,9 @@ def result_of(outcomes, plan, snapshot, evidence, check_mode):
 
 def execute(params, check_mode, environ=None, say=None, request=None, sleep=time.sleep):
     """Do the whole job from validated options; return (result, secrets), as data_migrations' execute does."""
-    if connection.missing_libs():
-        return {"failed": True, "msg": connection.missing_libs()}, set()
+    missing = connection.missing_libs()
+    if missing:
+        return {"failed": True, "msg": missing}, set()
     options = dict(params, audit=False, audit_note=None)
     try:
         check_options(options)
