@@ -53,7 +53,7 @@ def playbooks(ansible):
     ping = ansible.playbook("fleet_ping.yml", single_task_play("ping", PING, {}, hosts="generate"))
     module = ansible.playbook("fleet_module.yml", single_task_play("status", DATA_MIGRATIONS, {
         "state": "status", "server": "{{ generate_db_server }}", "port": "{{ generate_db_port }}",
-        "database": "{{ generate_db_name }}", "username": "{{ generate_db_username }}",
+        "database": "{{ generate_db_database }}", "username": "{{ generate_db_username }}",
         "password": "{{ generate_db_password }}", "driver": "{{ generate_db_driver }}",
         "connect_params": "{{ generate_db_connect_params | default(omit) }}"}, hosts="generate"))
     return {"ping": ping, "module": module, "status": STATUS_PLAYBOOK}

@@ -13,12 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ceds.generate.plugins.module_utils import app_probe
+from ansible_collections.ceds.generate.plugins.module_utils import app_client
 from ansible_collections.ceds.generate.plugins.plugin_utils.action_module import ModuleActionBase
 
 # Ansible loads this plugin in the controller process before it forks the workers that run
 # the task, so a context built here is shared by every probe of the run (see tls_context).
-app_probe.tls_context(validate_certs=True)
+app_client.tls_context(validate_certs=True)
 
 
 class ActionModule(ModuleActionBase):
@@ -26,14 +26,11 @@ class ActionModule(ModuleActionBase):
 
     # The probes are HTTP requests from here: no connection to the host is used.
     _requires_connection = False
-    module_name = "ceds.generate.app_status"
-
-    def argument_spec(self):
-        return app_probe.argument_spec()
+    module_utils = app_client
 
     def execute(self, params, environ, task_vars):
         """Probe the apps; failed with one line at the first app that fails (read-only GETs, also in check mode)."""
         try:
-            return dict(app_probe.probe(params), changed=False), ()
-        except app_probe.ProbeFailed as exc:
+            return dict(app_client.probe(params), changed=False), ()
+        except app_client.RequestFailed as exc:
             return dict(exc.result, failed=True, changed=False, msg="%s" % exc), ()

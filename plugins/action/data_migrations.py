@@ -19,7 +19,7 @@ __metaclass__ = type
 
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.ceds.generate.plugins.module_utils import connection, connection_options, data_migrations_run
+from ansible_collections.ceds.generate.plugins.module_utils import connection, data_migrations
 from ansible_collections.ceds.generate.plugins.plugin_utils.action_module import ModuleActionBase
 from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
     interpreter_is_this_python,
@@ -31,21 +31,15 @@ class ActionModule(ModuleActionBase):
     """Run ceds.generate.data_migrations, in this process on a local connection."""
 
     _supports_async = True
-    module_name = data_migrations_run.MODULE_NAME
-
-    def argument_spec(self):
-        return data_migrations_run.argument_spec()
-
-    def argument_rules(self):
-        return connection_options.argument_rules()
+    module_utils = data_migrations
 
     def execute(self, params, environ, task_vars):
-        return data_migrations_run.execute(params, self._task.check_mode, environ)
+        return data_migrations.execute(params, self._task.check_mode, environ)
 
     def run_module_process(self, result, task_vars):
         """The module on the host, as ansible-core's own normal action runs it (async included)."""
         wrap_async = self._task.async_val and not self._connection.has_native_async
-        result = merge_hash(result, self._execute_module(module_name=data_migrations_run.MODULE_NAME,
+        result = merge_hash(result, self._execute_module(module_name=data_migrations.MODULE_NAME,
                                                          task_vars=task_vars, wrap_async=wrap_async))
         if not wrap_async:
             remove_module_tmpdir(self)

@@ -15,7 +15,7 @@ __metaclass__ = type
 
 from ansible.utils.display import Display
 
-from ansible_collections.ceds.generate.plugins.module_utils import connection_options, migration_rerun
+from ansible_collections.ceds.generate.plugins.module_utils import migration_run
 from ansible_collections.ceds.generate.plugins.plugin_utils.action_module import ModuleActionBase
 
 display = Display()
@@ -25,13 +25,7 @@ class ActionModule(ModuleActionBase):
     """Run ceds.generate.migration_run on the controller, without a module process."""
 
     _requires_connection = False
-    module_name = migration_rerun.MODULE_NAME
-
-    def argument_spec(self):
-        return migration_rerun.argument_spec()
-
-    def argument_rules(self):
-        return connection_options.argument_rules()
+    module_utils = migration_run
 
     def execute(self, params, environ, task_vars):
         """Re-run or cancel, printing each poll's progress line under the host's name."""
@@ -39,4 +33,4 @@ class ActionModule(ModuleActionBase):
 
         def say(text):
             display.display("%s: %s" % (host, text))
-        return migration_rerun.execute(params, self._task.check_mode, environ, say)
+        return migration_run.execute(params, self._task.check_mode, environ, say)

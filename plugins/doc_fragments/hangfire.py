@@ -16,7 +16,7 @@ options:
   stuck_after:
     description:
       - Seconds a run may take before it counts as too long.
-      - With Hangfire's evidence, a running job older than this is reported as hung (never reset). Without it,
+      - With Hangfire's state read, a running job older than this is reported as hung (never reset). Without it,
         a C(pending) or C(processing) step last triggered longer ago than this is stuck.
       - When not set, Generate's own command timeout for a migration on the installed version
         (C(DatabaseVersion) in C(GenerateConfigurations)) - 30000 seconds before 13.2, 300000 seconds (83 hours)
@@ -41,10 +41,12 @@ options:
       - Must be a plain identifier, like O(schema).
     type: str
     default: HangFire
-  server_timeout:
+  hangfire_server_timeout:
     description:
       - Seconds a Hangfire server may be silent and still count as alive (30 to 86400).
       - The default is Hangfire's own C(ServerTimeout).
+      - The alias O(server_timeout) is deprecated and will be removed in 2.0.0.
     type: int
     default: 300
+    aliases: [server_timeout]
 """

@@ -60,7 +60,7 @@ def check_failures(results, reset=False, check_mode=False):
 
     results: what the environment's tasks registered (app_probes, background_probe, migration, web_status,
     rerun), the connection it was reached over and the inventory setting that chose it (connection,
-    connection_setting), and generate_migrations, the facts of the database read.
+    connection_setting), and generate_migrations, the migrations as the database holds them at the end.
     """
     failures = (_task_failure(results, "app_probes", "Web and background apps: answer the read-only probes")
                 + _task_failure(results, "background_probe", "Background app: answer the read-only probe"))
@@ -125,7 +125,7 @@ def summary_row(variables, check_mode=False, reset=False, in_progress=()):
     before = (migration.get("before") or {}) if read else {}
     facts = ((migration.get("ansible_facts") or {}).get("generate_migrations") or {}) if read else {}
     # After a re-run, the state the database holds at its end.
-    rerun_facts = (rerun.get("ansible_facts") or {}).get("generate_migrations") or {}
+    rerun_facts = rerun.get("migrations") or {}
     web = probed.get("web")
     background = probed.get("background") or background_probe.get("background")
     if outcome in NOT_CHECKED:

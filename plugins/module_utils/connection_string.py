@@ -30,7 +30,11 @@ CONNECT_PARAM_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_ ]{0,63}")
 SECRET_KEYS = ("pwd", "password")
 
 
-class ConnectionOptionsError(Exception):
+class OptionsError(Exception):
+    """A module's options cannot be used as given; the text says which one and what to change."""
+
+
+class ConnectionOptionsError(OptionsError):
     """The connection options cannot be used as given; the text says what to change."""
 
 

@@ -30,7 +30,8 @@ from ansible_collections.ceds.generate.plugins.module_utils.hangfire_state impor
 STATUS_CODES = ("initial", "pending", "processing", "error", "success")
 RESETTABLE = ("error", "pending", "processing")
 ACTIVE = ("pending", "processing")
-TARGET = "success"
+# The status a reset sets.
+SUCCESS_STATUS = "success"
 
 STATE_OK = "ok"
 STATE_RUNNING = "running"
@@ -41,8 +42,9 @@ STATE_FAILED = "failed"
 STUCK_AFTER_BEFORE_13_2 = 30000
 STUCK_AFTER_FROM_13_2 = 300000
 VERSION_WITH_LONGER_TIMEOUT = (13, 2)
-EVIDENCE_HANGFIRE = "hangfire"
-EVIDENCE_AGE = "age"
+# What decided whether a step runs: Hangfire's jobs and servers, or the age of its LastTriggerDate.
+DECIDED_BY_HANGFIRE = "hangfire"
+DECIDED_BY_AGE = "age"
 
 # What the report pages say, in the order they check (generate.web report.component.ts).
 METADATA_PROCESSING_REASON = ("Metadata is currently being processed. Allow the metadata process to finish "
@@ -147,19 +149,21 @@ class StepView:
 class Plan:
     """The outcome of planning: the state, the steps to reset, and why nothing happens when it does not."""
 
-    def __init__(self, views, status_ids, resets, blockers, warnings, evidence, stuck_after, hangfire=None,
+    def __init__(self, views, status_ids, resets, blockers, warnings, decided_by, stuck_after, hangfire=None,
                  jobs=(), alive=()):
         self.views = views
         self.status_ids = status_ids
         self.resets = resets
         self.blockers = blockers
         self.warnings = warnings
-        self.evidence = evidence
+        self.decided_by = decided_by
         self.stuck_after = stuck_after
         self.hangfire = hangfire
         self.jobs = list(jobs)
         self.alive = set(alive)
         self.server_timeout = HANGFIRE_SERVER_TIMEOUT
+        # The locked reports the reset unlocks (decide: with unlock_reports, when it resets the report step).
+        self.unlock = []
 
     def _labels(self, keep):
         return [view.step.label for view in self.views if keep(view)]
@@ -234,7 +238,7 @@ class Plan:
             return NO_REPORT_STEP_REASON
         if report.status_code == "processing":
             return MIGRATION_IN_PROGRESS_REASON
-        if report.status_code != TARGET:
+        if report.status_code != SUCCESS_STATUS:
             return MIGRATION_NOT_RUN_REASON
         return None
 
@@ -315,10 +319,27 @@ def plan(steps, status_ids, now, stuck_after, reset, hangfire=None, server_timeo
         if view.never_succeeded:
             warnings.append("%s never finished a run (LastDurationInSeconds is NULL): after the reset its "
                             "pages open on data no run has finished" % view.step.label)
-    evidence = EVIDENCE_HANGFIRE if hangfire is not None else EVIDENCE_AGE
+    decided_by = DECIDED_BY_HANGFIRE if hangfire is not None else DECIDED_BY_AGE
     alive = live_servers(hangfire, now, server_timeout) if hangfire is not None else ()
-    result = Plan(views, status_ids, resets, blockers, warnings, evidence, stuck_after, hangfire, jobs, alive)
+    result = Plan(views, status_ids, resets, blockers, warnings, decided_by, stuck_after, hangfire, jobs, alive)
     result.server_timeout = server_timeout
+    return result
+
+
+def decide(snapshot, observation, params, reset):
+    """The plan for what was read (migration_rows), at the database's clock.
+
+    An explicit stuck_after wins over Generate's timeout for its version. With
+    unlock_reports, a reset of the report step also unlocks the locked reports.
+    """
+    stuck_after = params.get("stuck_after")
+    if stuck_after is None:
+        stuck_after = default_stuck_after(snapshot.database_version)
+    result = plan(snapshot.steps, snapshot.status_ids, observation.now, stuck_after, reset, observation.hangfire,
+                  params["hangfire_server_timeout"])
+    report = report_view(result)
+    if params.get("unlock_reports") and report is not None and report in result.resets:
+        result.unlock = list(observation.locked_reports or [])
     return result
 
 
@@ -333,7 +354,7 @@ def guard(current_plan, rows, hangfire, now, server_timeout=HANGFIRE_SERVER_TIME
     """
     reset_ids = set(view.step.id for view in current_plan.resets)
     expected = dict(
-        (view.step.id, (current_plan.status_ids[TARGET] if view.step.id in reset_ids else view.step.status_id,
+        (view.step.id, (current_plan.status_ids[SUCCESS_STATUS] if view.step.id in reset_ids else view.step.status_id,
                         iso_utc(view.step.last_trigger_date)))
         for view in current_plan.views)
     found = dict((row[0], (row[1], iso_utc(to_utc(row[2])))) for row in rows)
@@ -357,7 +378,7 @@ def after_reset(current_plan, now):
     for view in current_plan.views:
         step = copy.copy(view.step)
         if step.id in reset_ids:
-            step.status_id = current_plan.status_ids[TARGET]
+            step.status_id = current_plan.status_ids[SUCCESS_STATUS]
             step.status_name = None
         steps.append(step)
     return plan(steps, current_plan.status_ids, now, current_plan.stuck_after, reset=False,
@@ -372,27 +393,3 @@ def history_window(steps, status_ids):
     """
     candidates = set(status_ids[code] for code in RESETTABLE)
     return [(step.type_id, step.last_trigger_date) for step in steps if step.status_id in candidates]
-
-
-def failed_history(current_plan, rows, lines):
-    """The newest history lines of the plan's failed steps, from the rows the evidence read returned."""
-    failed = [(view.step.type_id, None) for view in current_plan.views if view.failed]
-    labels = dict((view.step.type_id, view.step.label) for view in current_plan.views)
-    return select_history(rows, failed, lines, labels)
-
-
-def select_history(rows, window, lines, labels):
-    """Newest-first history lines of the failed types, at most ``lines`` per type.
-
-    rows: (type_id, date, message, line id) as read, newest first.  labels: type_id -> type code.
-    """
-    taken = {}
-    wanted = dict(window)
-    selected = []
-    for row in rows:
-        type_id, date, message = row[0], row[1], row[2]
-        if type_id not in wanted or taken.get(type_id, 0) >= lines:
-            continue
-        taken[type_id] = taken.get(type_id, 0) + 1
-        selected.append({"type_code": labels.get(type_id), "date": iso_utc(to_utc(date)), "message": message})
-    return selected

@@ -198,7 +198,7 @@ class RunWatch:
         """No job of the run is left: success only when all of its work shows."""
         still_locked = [code for code in self.selection if code in poll.locked and code not in self.legacy]
         missing = []
-        if poll.status_code != migration_plan.TARGET:
+        if poll.status_code != migration_plan.SUCCESS_STATUS:
             missing.append("%s is %s" % (self.type_code, poll.status_code))
         # Each report migrated the new way has one job per year and category set, whose last line names it
         # (FactReportRepository.ExecuteReportMigrationByYearLevelAndCategorySet): a run over nothing has none.

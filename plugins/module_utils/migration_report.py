@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the ceds.generate collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the user sees of a plan: changed, msg, reset_steps, before, diff, warnings and the facts.
+"""What the user sees of a plan: the message, reset_steps, the diff, the facts and the failed steps' history.
 
-One place builds all of them from the same plan (``dump``), so check mode,
-diff mode, the facts and the message can never tell different stories.
+The run's ``dump`` (data_migrations.MigrationCheck) builds its result from
+these, all from the same plan, so check mode, diff mode, the facts and the
+message can never tell different stories.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -14,38 +15,10 @@ __metaclass__ = type
 from ansible_collections.ceds.generate.plugins.module_utils import hangfire_state, migration_plan
 
 
-def dump(plan, applied, check_mode, snapshot, evidence, now, params, unlocked=()):
-    """The module's result for a plan: ``applied`` says whether its reset was committed.
-
-    snapshot and evidence are what was read (migration_tables); unlocked names the
-    reports the reset unlocked (or would unlock).
-    """
-    reported = migration_plan.after_reset(plan, now) if applied else plan
-    locked = [] if applied and unlocked else evidence.locked_reports
-    warnings = list(evidence.warnings) + list(plan.warnings)
-    if plan.deferred:
-        warnings.append(plan.deferral_warning())
-    last_errors = migration_plan.failed_history(plan, evidence.history, params["history_lines"])
-    return {
-        "changed": bool(plan.resets),
-        "msg": message(plan, applied=applied, check_mode=check_mode),
-        "reset_steps": reset_steps(plan),
-        "unlocked_reports": list(unlocked),
-        "before": {"state": plan.state, "failed_steps": plan.failed_steps, "stuck_steps": plan.stuck_steps},
-        "deferred": plan.deferred,
-        "warnings": warnings,
-        "diff": {"before": status_by_type(plan), "after": status_by_type(plan, after=True)},
-        "ansible_facts": {
-            "generate_migrations": facts(reported, last_errors, snapshot.database_version,
-                                         snapshot.metadata_status, now, locked, evidence.hangfire_unavailable),
-        },
-    }
-
-
 def reset_steps(current_plan):
     """The changes a reset makes, as returned to the user."""
     return [
-        {"id": view.step.id, "type_code": view.step.label, "from": view.status_code, "to": migration_plan.TARGET}
+        {"id": view.step.id, "type_code": view.step.label, "from": view.status_code, "to": migration_plan.SUCCESS_STATUS}
         for view in current_plan.resets
     ]
 
@@ -54,7 +27,7 @@ def status_by_type(current_plan, after=False):
     """``{type_code: status_code}`` for every step, before or after the reset (for the diff)."""
     reset_ids = set(view.step.id for view in current_plan.resets) if after else set()
     return dict(
-        (view.step.label, migration_plan.TARGET if view.step.id in reset_ids else view.status_code)
+        (view.step.label, migration_plan.SUCCESS_STATUS if view.step.id in reset_ids else view.status_code)
         for view in current_plan.views
     )
 
@@ -62,7 +35,7 @@ def status_by_type(current_plan, after=False):
 def message(current_plan, applied, check_mode=False):
     """One line a person can read, saying what was (or would be) done and why."""
     if current_plan.resets:
-        changes = ", ".join("%s %s -> %s" % (view.step.label, view.status_code, migration_plan.TARGET)
+        changes = ", ".join("%s %s -> %s" % (view.step.label, view.status_code, migration_plan.SUCCESS_STATUS)
                             for view in current_plan.resets)
         count = len(current_plan.resets)
         noun = "step" if count == 1 else "steps"
@@ -122,12 +95,14 @@ def hangfire_facts(current_plan, unavailable_reason=None):
 
 def facts(current_plan, last_errors, database_version, metadata_status, checked_at, locked_reports=None,
           hangfire_unavailable=None):
-    """The ``generate_migrations`` fact: the state of every step, the evidence, and why it failed."""
+    """The ``generate_migrations`` fact: the state of every step, what decided it, and why it failed."""
     reason = current_plan.reports_blocked_reason(metadata_status)
     return {
         "state": current_plan.state,
         "reset_needed": current_plan.reset_needed,
-        "evidence": current_plan.evidence,
+        "decided_by": current_plan.decided_by,
+        # The name of decided_by in 1.0.0: deprecated, removed in 2.0.0.
+        "evidence": current_plan.decided_by,
         "stuck_after": current_plan.stuck_after,
         "steps": [step_facts(view) for view in current_plan.views],
         "failed_steps": current_plan.failed_steps,
@@ -144,3 +119,27 @@ def facts(current_plan, last_errors, database_version, metadata_status, checked_
         "locked_reports": locked_reports,
         "checked_at": hangfire_state.iso_utc(checked_at),
     }
+
+
+def failed_history(current_plan, rows, lines):
+    """The newest history lines of the plan's failed steps, from the rows the state read returned."""
+    failed = [(view.step.type_id, None) for view in current_plan.views if view.failed]
+    labels = dict((view.step.type_id, view.step.label) for view in current_plan.views)
+    return select_history(rows, failed, lines, labels)
+
+
+def select_history(rows, window, lines, labels):
+    """Newest-first history lines of the failed types, at most ``lines`` per type.
+
+    rows: (type_id, date, message, line id) as read, newest first.  labels: type_id -> type code.
+    """
+    taken = {}
+    wanted = dict(window)
+    selected = []
+    for row in rows:
+        type_id, date, message = row[0], row[1], row[2]
+        if type_id not in wanted or taken.get(type_id, 0) >= lines:
+            continue
+        taken[type_id] = taken.get(type_id, 0) + 1
+        selected.append({"type_code": labels.get(type_id), "date": hangfire_state.iso_utc(hangfire_state.to_utc(date)), "message": message})
+    return selected

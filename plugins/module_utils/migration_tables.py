@@ -1,10 +1,11 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the ceds.generate collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Generate's tables read and written over one open connection: the steps, the evidence, the reset.
+"""Generate's tables read and written over one open connection: the steps, the state around them, the reset.
 
-Reading the rows and doing the reset live here; deciding (migration_plan) and
-describing (migration_report) do not touch the database.
+Reading the rows and doing the reset live here; decoding the rows
+(migration_rows), deciding (migration_plan) and describing (migration_report)
+do not touch the database.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,7 +14,7 @@ __metaclass__ = type
 
 import datetime
 
-from ansible_collections.ceds.generate.plugins.module_utils import hangfire_state, migration_plan, statements
+from ansible_collections.ceds.generate.plugins.module_utils import migration_plan, migration_rows, statements
 from ansible_collections.ceds.generate.plugins.module_utils.connection import (
     AccessDenied,
     MissingTable,
@@ -33,46 +34,9 @@ FETCH_SIZE = 500
 MAX_STEPS = 1000
 
 
-MAX_EVIDENCE_ROWS = 5000
-_EPOCH = datetime.datetime(1900, 1, 1)
-
-
-class RunFailed(Exception):
-    """The run stops here; the text is the one-line message for the user."""
-
-
-class Snapshot:
-    """What one read of the tables returned."""
-
-    def __init__(self, steps, status_ids, database_version, metadata_status):
-        self.steps = steps
-        self.status_ids = status_ids
-        self.database_version = database_version
-        self.metadata_status = metadata_status
-
-
-class Evidence:
-    """What the evidence read returned: Hangfire's state, history lines, locked reports, steps for the guard."""
-
-    def __init__(self):
-        # The database's UTC clock, read in the same SELECT: every age is taken against it.
-        self.now = None
-        self.hangfire = None
-        self.hangfire_unavailable = None
-        self.history = []
-        self.locked_reports = None
-        # The locked reports that Generate migrates the old way (UseLegacyReportMigration): nothing unlocks them.
-        self.legacy_reports = []
-        self.steps = []
-        self.warnings = []
-
-
-def _number(value):
-    """An integer column that a driver may hand over as text (SQLite in a UNION), or None."""
-    if value is None or isinstance(value, int):
-        return value
-    text = ("%s" % value).strip()
-    return int(text) if text.lstrip("-").isdigit() else text
+MAX_STATE_ROWS = 5000
+RunFailed = migration_rows.RunFailed
+number = migration_rows.number
 
 
 class MigrationTable:
@@ -206,45 +170,10 @@ class MigrationTable:
             table = exc.first_named(list(statements.STEP_TABLES))
             raise RunFailed("%s.%s not found in database %s: is this a Generate database? "
                             "Check database and schema" % (self.schema, table, self.options["database"]))
-        rows = self._fetch_rows(cursor, MAX_STEPS + 100)
-        return self._snapshot(rows)
-
-    def _snapshot(self, rows):
-        status_rows = []
-        steps = []
-        version = metadata = None
-        for row in rows:
-            version = version or row.get("databaseversion")
-            metadata = metadata or row.get("metadatastatus")
-            if row.get("statusrowid") is not None:
-                status_rows.append((row["statusrowid"], row.get("statusrowcode")))
-            if row.get("datamigrationid") is None:
-                continue
-            steps.append(migration_plan.Step(
-                step_id=row["datamigrationid"],
-                type_id=row.get("datamigrationtypeid"),
-                status_id=row.get("datamigrationstatusid"),
-                type_code=row.get("typecode"),
-                type_name=row.get("typename"),
-                status_name=row.get("statusrowname"),
-                last_trigger_date=row.get("lasttriggerdate"),
-                last_duration_seconds=row.get("lastdurationinseconds"),
-                user_name=row.get("username"),
-            ))
-        steps.sort(key=lambda step: step.id)
-        try:
-            status_ids = migration_plan.resolve_status_ids(status_rows)
-        except migration_plan.PlanError as exc:
-            raise RunFailed("%s.%s" % (self.schema, exc))
-        if not steps:
-            # Generate creates one row per migration type at install: none means a wrong
-            # database or schema, or a damaged install, never that all is well.
-            raise RunFailed("%s.DataMigrations has no rows: Generate creates one per migration type at install; "
-                            "check database and schema, or restore the rows" % self.schema)
-        return Snapshot(steps, status_ids, version, metadata)
+        return migration_rows.snapshot(self._fetch_rows(cursor, MAX_STEPS + 100), self.schema)
 
     def _refused_part(self, exc, parts):
-        """Which optional part of the evidence read a refusal names, or None.
+        """Which optional part of the state read a refusal names, or None.
 
         When probing found the missing tables, they alone decide: the message around the driver's words
         is ours, and its words ("reading Hangfire's state") would name Hangfire's State table.
@@ -268,7 +197,7 @@ class MigrationTable:
             return "hangfire"
         return None
 
-    def _drop_part(self, part, exc, evidence):
+    def _drop_part(self, part, exc, observation):
         """Go on without a part whose table is absent or refused, or fail where the part is required."""
         hangfire_schema = self.options["hangfire_schema"]
         tables = ", ".join("%s.%s" % (hangfire_schema, name) for name in statements.HANGFIRE_TABLES)
@@ -279,19 +208,19 @@ class MigrationTable:
                                 "hangfire_schema to the schema that holds them (or hangfire: auto)" % (
                                     exc.driver_text, "grant SELECT on %s to this login" % tables if denied
                                     else "check that %s exist in database %s" % (tables, self.options["database"])))
-            evidence.hangfire_unavailable = ("SELECT on %s is not granted to this login" % tables if denied
-                                             else "%s not found" % tables)
+            observation.hangfire_unavailable = ("SELECT on %s is not granted to this login" % tables if denied
+                                                else "%s not found" % tables)
             if denied:
-                evidence.warnings.append(
+                observation.warnings.append(
                     "Hangfire's tables cannot be read (%s): decided by the age of LastTriggerDate instead; grant "
                     "SELECT on %s to this login (docs/least-privilege.md)" % (exc.driver_text, tables))
         elif part == "locked_reports" and denied:
-            evidence.warnings.append("%s.%s cannot be read (%s): locked reports are not reported; grant SELECT on "
-                                     "it to this login" % (self.schema, statements.REPORTS_TABLE, exc.driver_text))
+            observation.warnings.append("%s.%s cannot be read (%s): locked reports are not reported; grant SELECT on "
+                                        "it to this login" % (self.schema, statements.REPORTS_TABLE, exc.driver_text))
         elif part == "history" and denied:
             raise exc
 
-    def read_evidence(self, hangfire=True, window=(), lines=0, locked_reports=False, steps=False):
+    def read_state(self, hangfire=True, window=(), lines=0, locked_reports=False, steps=False):
         """One SELECT for what the decision needs beyond the steps: Hangfire's servers and jobs, the history
         lines of ``window`` (type id, since), the locked reports, and with ``steps`` every step's status and
         trigger date (the guard's read).
@@ -299,10 +228,10 @@ class MigrationTable:
         A part whose table is absent or refused is dropped and the read sent again, so an install
         without Hangfire's tables, or a login without their grant, still gets its status.
         """
-        evidence = Evidence()
+        observation = migration_rows.Observation()
         use_hangfire = hangfire and self.options["hangfire"] != "ignore"
         if hangfire and not use_hangfire:
-            evidence.hangfire_unavailable = "hangfire is set to ignore"
+            observation.hangfire_unavailable = "hangfire is set to ignore"
         parts = {"hangfire": use_hangfire, "history": bool(window) and lines > 0, "locked_reports": locked_reports}
         while True:
             params = []
@@ -315,7 +244,7 @@ class MigrationTable:
                         # written in the same instant.
                         params.append(since - datetime.timedelta(seconds=1))
                 params.append(lines)
-            sql = statements.read_evidence(
+            sql = statements.read_state(
                 self.schema, self.options["hangfire_schema"] if parts["hangfire"] else None,
                 [since is not None for _type_id, since in window] if parts["history"] else None,
                 parts["locked_reports"], steps, self.clock)
@@ -329,54 +258,20 @@ class MigrationTable:
                 if part is None:
                     raise
                 parts[part] = False
-                self._drop_part(part, exc, evidence)
+                self._drop_part(part, exc, observation)
                 continue
-            self._collect(self._fetch_rows(cursor, MAX_EVIDENCE_ROWS, "Hangfire's unfinished migration jobs"),
-                          parts, evidence)
+            migration_rows.collect(self._fetch_rows(cursor, MAX_STATE_ROWS, "Hangfire's unfinished migration jobs"),
+                                   parts, observation)
             break
-        return evidence
+        return observation
 
-    def _collect(self, rows, parts, evidence):
-        if parts["hangfire"]:
-            evidence.hangfire = hangfire_state.Hangfire([], [])
-        if parts["locked_reports"]:
-            evidence.locked_reports = []
-        for row in rows:
-            kind = row["kind"]
-            if kind == "step":
-                evidence.steps.append((_number(row["id"]), _number(row["number"]), row["date"],
-                                       _number(row["text1"])))
-            elif kind == "server":
-                evidence.hangfire.servers.append(hangfire_state.Server(row["id"], row["date"]))
-            elif kind == "job":
-                job = hangfire_state.Job.parse(row["id"], row["name"], row["text1"], row["text2"], row["date"],
-                                               row["text3"])
-                if job is not None:
-                    evidence.hangfire.jobs.append(job)
-            elif kind == "history":
-                evidence.history.append((_number(row["number"]), hangfire_state.to_utc(row["date"]), row["text1"],
-                                         _number(row["id"])))
-            elif kind == "locked_report":
-                evidence.locked_reports.append(row["id"])
-                if row["number"] is not None and _number(row["number"]) != 0:
-                    evidence.legacy_reports.append(row["id"])
-            elif kind == "clock":
-                evidence.now = hangfire_state.to_utc(row["date"])
-        if evidence.now is None:
-            raise RunFailed("the database's clock could not be read: every age is taken against it")
-        # Newest first, lines of one instant by their id (the read orders them by kind and date only).
-        evidence.history.sort(key=lambda line: (line[1] or _EPOCH, line[3] if isinstance(line[3], int) else 0),
-                              reverse=True)
-        if evidence.hangfire is not None:
-            evidence.hangfire.jobs.sort(key=lambda job: "%20s" % job.id)
-
-    def apply(self, plan, params, unlock=()):
+    def apply(self, plan, params):
         """Reset the plan's steps, check in the same transaction that nothing else moved, audit, commit.
 
         Returns None once the transaction is committed, or, with everything rolled
         back, why the reset must be planned again.
         """
-        success_id = plan.status_ids[migration_plan.TARGET]
+        success_id = plan.status_ids[migration_plan.SUCCESS_STATUS]
         update = statements.reset_step(self.schema)
         for view in plan.resets:
             cursor = self._execute(update, (success_id, view.step.id, view.step.status_id), "resetting migration steps")
@@ -388,16 +283,16 @@ class MigrationTable:
                 return "%s changed since it was read" % view.step.label
         # The UPDATEs hold the reset rows' locks until the commit; this read sees every other change
         # committed since the plan's read, and the reset rows as written.
-        current = self.read_evidence(hangfire=plan.hangfire is not None, steps=True)
+        current = self.read_state(hangfire=plan.hangfire is not None, steps=True)
         now = current.now
         conflict = migration_plan.guard(plan, current.steps, current.hangfire, now, plan.server_timeout)
         if conflict is not None:
             self.rollback()
             return conflict
-        if unlock:
+        if plan.unlock:
             self._execute(statements.unlock_reports(self.schema), (), "unlocking the locked reports").close()
         if params["audit"]:
-            self._write_audit(plan, params.get("audit_note"), now, unlock)
+            self._write_audit(plan, params.get("audit_note"), now)
         self._commit("committing the reset")
         return None
 
@@ -415,8 +310,8 @@ class MigrationTable:
                                self._tables([statements.REPORTS_TABLE]))
         rows = self._fetch_rows(cursor, MAX_STEPS)
         self.rollback()
-        return dict((row["reportcode"], (bool(_number(row["isactive"])), bool(_number(row["islocked"])),
-                                         bool(_number(row["uselegacyreportmigration"])))) for row in rows)
+        return dict((row["reportcode"], (bool(number(row["isactive"])), bool(number(row["islocked"])),
+                                         bool(number(row["uselegacyreportmigration"])))) for row in rows)
 
     def lock_reports(self, codes, type_id, message):
         """Lock the report codes ``codes`` for a report run, with one audit line (type ``type_id``), in one
@@ -426,7 +321,7 @@ class MigrationTable:
         changed = cursor.rowcount
         cursor.close()
         # -1 (SET NOCOUNT ON) says nothing either way: the read below does.
-        current = self.read_evidence(hangfire=False, locked_reports=True)
+        current = self.read_state(hangfire=False, locked_reports=True)
         unlocked = [code for code in codes if code not in (current.locked_reports or [])]
         if unlocked or changed not in (-1, len(codes)):
             self.rollback()
@@ -436,12 +331,12 @@ class MigrationTable:
         self._commit("committing the report selection")
         return None
 
-    def _write_audit(self, plan, audit_note, now, unlock=()):
+    def _write_audit(self, plan, audit_note, now):
         lines = [(view.step.type_id, "%s migration status reset from %s to %s by %s" % (
-            view.step.label.upper(), view.status_code, migration_plan.TARGET, RESET_BY)) for view in plan.resets]
-        if unlock:
+            view.step.label.upper(), view.status_code, migration_plan.SUCCESS_STATUS, RESET_BY)) for view in plan.resets]
+        if plan.unlock:
             report = migration_plan.report_view(plan)
-            message = "REPORT selection unlocked (%s) by %s" % (", ".join(unlock), RESET_BY)
+            message = "REPORT selection unlocked (%s) by %s" % (", ".join(plan.unlock), RESET_BY)
             lines.append((report.step.type_id, message))
         rows = []
         for type_id, message in lines:
@@ -455,21 +350,3 @@ class MigrationTable:
             raise RunFailed("%s.%s not found in database %s, so the reset cannot be audited: nothing was "
                             "written; restore the table or set audit to false"
                             % (self.schema, statements.HISTORY_TABLE, self.options["database"]))
-
-
-def observe(table, params):
-    """Read the steps, then Hangfire's state, the history lines worth reporting and the locked reports."""
-    snapshot = table.read()
-    window = migration_plan.history_window(snapshot.steps, snapshot.status_ids)
-    evidence = table.read_evidence(window=window, lines=params["history_lines"], locked_reports=True)
-    return snapshot, evidence
-
-
-def decide(snapshot, evidence, params):
-    """The plan for what was read, at the database's clock; an explicit stuck_after wins over Generate's timeout
-    for its version."""
-    stuck_after = params.get("stuck_after")
-    if stuck_after is None:
-        stuck_after = migration_plan.default_stuck_after(snapshot.database_version)
-    return migration_plan.plan(snapshot.steps, snapshot.status_ids, evidence.now, stuck_after,
-                               params["state"] == "reset", evidence.hangfire, params["server_timeout"])

@@ -41,8 +41,10 @@ HANGFIRE_TABLES = ("Job", "State", "Server")
 FINISHED_JOB_STATES = ("Succeeded", "Failed", "Deleted")
 # Only jobs whose InvocationData names one of Generate's migration methods are read.
 MIGRATION_JOB_METHODS = tuple(sorted(MIGRATION_JOB_TYPES))
-# The parts the evidence read can hold; each is a SELECT of the same eight columns, joined by UNION ALL.
-EVIDENCE_COLUMNS = ("Kind", "Id", "Number", "Name", "Date", "Text1", "Text2", "Text3")
+# The parts the state read can hold; each is a SELECT of the same eight columns, joined by UNION ALL. Detail is
+# the text of a part (a job's InvocationData, a history line's message, a step's last duration); Arguments and
+# StateData are a job's.
+STATE_COLUMNS = ("Kind", "Id", "Number", "Name", "Date", "Detail", "Arguments", "StateData")
 # The database's own UTC clock, by the DBMS name its ODBC driver reports (SQL_DBMS_NAME). Every age is taken
 # against it, read in the same SELECT as the dates it is compared with: Hangfire 1.8 writes its heartbeats
 # with SYSUTCDATETIME() (Hangfire.SqlServer/SqlServerConnection.cs, v1.8.23), and Generate's C# writes
@@ -201,14 +203,14 @@ def write_audit(schema, line_count):
     ).format(s=quote_schema(schema), rows=", ".join(["(?, ?, ?)"] * line_count))
 
 
-def _evidence_part(kind, columns, source):
-    """One SELECT of the evidence read: ``columns`` maps an evidence column to its expression (NULL if absent)."""
+def _state_part(kind, columns, source):
+    """One SELECT of the state read: ``columns`` maps a column of STATE_COLUMNS to its expression (NULL if absent)."""
     # PostgreSQL types the columns of a UNION pair by pair, and two bare NULLs become text, which
     # no later integer matches: the one integer column gets a typed NULL.  Every part but
     # locked_report (always last) has a date, so "Date" is typed by the first part.
     absent = {"Number": "CAST(NULL AS int)"}
     values = ", ".join('%s AS "%s"' % (columns.get(name, absent.get(name, "NULL")), name)
-                       for name in EVIDENCE_COLUMNS[1:])
+                       for name in STATE_COLUMNS[1:])
     return "SELECT '%s' AS \"Kind\", %s\n%s" % (kind, values, source)
 
 
@@ -216,16 +218,16 @@ def _literals(values):
     return ", ".join("'%s'" % value for value in values)
 
 
-def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_reports=False, steps=False,
-                  clock=DEFAULT_DATABASE_CLOCK):
+def read_state(schema, hangfire_schema=None, history_bounded=None, locked_reports=False, steps=False,
+               clock=DEFAULT_DATABASE_CLOCK):
     """One SELECT, a UNION ALL of the database's clock and the parts asked for, each row tagged by its "Kind".
 
-    steps: every step's id (Id), status id (Number), trigger date (Date) and last duration (Text1),
+    steps: every step's id (Id), status id (Number), trigger date (Date) and last duration (Detail),
     for the guard in the writing transaction and for watching a run.  hangfire_schema: Hangfire's servers (Id, Date = last heartbeat) and
     Generate's unfinished migration jobs (Id, Name = state, Date = the state's CreatedAt,
-    Text1 = InvocationData, Text2 = Arguments, Text3 = the state's Data).  history_bounded: one
+    Detail = InvocationData, Arguments, StateData = the state's Data).  history_bounded: one
     flag per type as in ``_history_source``, for history lines (Id = history id, Number = type id,
-    Date, Text1 = message); its parameters come first and are the only ones.  locked_reports: the
+    Date, Detail = message); its parameters come first and are the only ones.  locked_reports: the
     report codes (Id) Generate's report selection holds locked, with UseLegacyReportMigration (Number).
     clock: the database's UTC now (Date), one of DATABASE_CLOCKS; its part is always read, first.
     """
@@ -234,41 +236,41 @@ def read_evidence(schema, hangfire_schema=None, history_bounded=None, locked_rep
         raise ValueError("unknown database clock")
     # A one-row table with no column of its own: T-SQL, PostgreSQL and SQLite all take a derived table
     # (a SELECT without FROM is not allowed in every dialect as a UNION member with ORDER BY).
-    parts = [_evidence_part("clock", {"Date": clock}, "FROM (SELECT 1 AS \"One\") o")]
+    parts = [_state_part("clock", {"Date": clock}, "FROM (SELECT 1 AS \"One\") o")]
     if steps:
-        parts.append(_evidence_part("step", {
+        parts.append(_state_part("step", {
             "Id": 'CAST(m."DataMigrationId" AS varchar(20))',
             "Number": 'm."DataMigrationStatusId"',
             "Date": 'm."LastTriggerDate"',
-            "Text1": 'CAST(m."LastDurationInSeconds" AS varchar(20))',
+            "Detail": 'CAST(m."LastDurationInSeconds" AS varchar(20))',
         }, 'FROM {s}."DataMigrations" m'.format(s=quoted)))
     if hangfire_schema is not None:
         hangfire = quote_schema(hangfire_schema)
-        parts.append(_evidence_part("server", {"Id": 'v."Id"', "Date": 'v."LastHeartbeat"'},
-                                    'FROM {h}."Server" v'.format(h=hangfire)))
+        parts.append(_state_part("server", {"Id": 'v."Id"', "Date": 'v."LastHeartbeat"'},
+                                 'FROM {h}."Server" v'.format(h=hangfire)))
         methods = "\n    OR ".join("j.\"InvocationData\" LIKE '%%%s%%'" % method for method in MIGRATION_JOB_METHODS)
-        parts.append(_evidence_part("job", {
+        parts.append(_state_part("job", {
             "Id": 'CAST(j."Id" AS varchar(20))',
             "Name": 'j."StateName"',
             "Date": 'x."CreatedAt"',
-            "Text1": 'j."InvocationData"',
-            "Text2": 'j."Arguments"',
-            "Text3": 'x."Data"',
+            "Detail": 'j."InvocationData"',
+            "Arguments": 'j."Arguments"',
+            "StateData": 'x."Data"',
         }, 'FROM {h}."Job" j\nLEFT JOIN {h}."State" x ON x."JobId" = j."Id" AND x."Id" = j."StateId"\n'
            # A job just created has no state yet (StateName NULL) until it is Enqueued or Awaiting.
            'WHERE (j."StateName" IS NULL OR j."StateName" NOT IN ({finished}))\n  AND ({methods})'.format(
                h=hangfire, finished=_literals(FINISHED_JOB_STATES), methods=methods)))
     if history_bounded:
-        parts.append(_evidence_part("history", {
+        parts.append(_state_part("history", {
             "Id": 'CAST(r."DataMigrationHistoryId" AS varchar(20))',
             "Number": 'r."DataMigrationTypeId"',
             "Date": 'r."DataMigrationHistoryDate"',
-            "Text1": 'r."DataMigrationHistoryMessage"',
+            "Detail": 'r."DataMigrationHistoryMessage"',
         }, _history_source(schema, history_bounded)))
     if locked_reports:
-        parts.append(_evidence_part("locked_report", {"Id": 'g."ReportCode"',
-                                                      "Number": 'CAST(g."UseLegacyReportMigration" AS int)'},
-                                    'FROM {s}."GenerateReports" g\nWHERE g."IsLocked" = 1'.format(s=quoted)))
+        parts.append(_state_part("locked_report", {"Id": 'g."ReportCode"',
+                                                   "Number": 'CAST(g."UseLegacyReportMigration" AS int)'},
+                                 'FROM {s}."GenerateReports" g\nWHERE g."IsLocked" = 1'.format(s=quoted)))
     return "\nUNION ALL\n".join(parts) + '\nORDER BY "Kind", "Date" DESC, "Id"'
 
 
@@ -276,13 +278,13 @@ def every_statement(schema=GENERATE_SCHEMA, max_steps=3, hangfire_schema=HANGFIR
                     clock=DEFAULT_DATABASE_CLOCK):
     """Every statement text the collection can send for ``schema`` (for grammar checks and review).
 
-    ``clock`` picks the database clock the evidence reads use (SQL Server's by default).
+    ``clock`` picks the database clock the state reads use (SQL Server's by default).
     """
-    def evidence(*args, **kwargs):
-        return read_evidence(schema, *args, clock=clock, **kwargs)
+    def state(*args, **kwargs):
+        return read_state(schema, *args, clock=clock, **kwargs)
     texts = [read_steps(schema), read_steps_without_configuration(schema), reset_step(schema),
-             unlock_reports(schema), evidence(hangfire_schema, steps=True), evidence(None, [True], steps=True),
-             evidence(hangfire_schema, [True], steps=True), evidence(None, steps=True), evidence()]
+             unlock_reports(schema), state(hangfire_schema, steps=True), state(None, [True], steps=True),
+             state(hangfire_schema, [True], steps=True), state(None, steps=True), state()]
     for count in range(1, max_steps + 2):
         texts.append(write_audit(schema, count))
         texts.append(read_reports(schema, count))
@@ -290,11 +292,11 @@ def every_statement(schema=GENERATE_SCHEMA, max_steps=3, hangfire_schema=HANGFIR
     for count in range(1, max_steps + 1):
         for hangfire in (hangfire_schema, None):
             for locked in (True, False):
-                texts.append(evidence(hangfire, [True] * count, locked))
-                texts.append(evidence(hangfire, [False] * count, locked))
-    texts.append(evidence(hangfire_schema, None, True))
-    texts.append(evidence(hangfire_schema, None, False))
-    texts.append(evidence(None, None, True))
+                texts.append(state(hangfire, [True] * count, locked))
+                texts.append(state(hangfire, [False] * count, locked))
+    texts.append(state(hangfire_schema, None, True))
+    texts.append(state(hangfire_schema, None, False))
+    texts.append(state(None, None, True))
     generate_tables = STEP_TABLES + (CONFIGURATIONS_TABLE, HISTORY_TABLE, REPORTS_TABLE)
     texts.extend(probe_table(schema, table) for table in generate_tables)
     texts.extend(probe_table(hangfire_schema, table) for table in HANGFIRE_TABLES)

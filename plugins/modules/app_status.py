@@ -65,21 +65,14 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - ceds.generate.attributes.in_the_worker
 attributes:
   action:
     support: full
     details: The action plugin runs the probes in the worker process; the module runs the same code elsewhere.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: The probes only read, so they run in check mode too, with the same result.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 seealso:
   - module: ceds.generate.data_migrations
   - module: ansible.builtin.uri
@@ -179,16 +172,17 @@ report_migration_status:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ceds.generate.plugins.module_utils import app_probe
+from ansible_collections.ceds.generate.plugins.module_utils import app_client
 
 
 def main():
-    module = AnsibleModule(argument_spec=app_probe.argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(argument_spec=app_client.argument_spec(), supports_check_mode=True,
+                           **app_client.argument_rules())
     # The failure is reported after its except block has ended, so the result carries no traceback.
     failure = None
     try:
-        result = app_probe.probe(module.params)
-    except app_probe.ProbeFailed as exc:
+        result = app_client.probe(module.params)
+    except app_client.RequestFailed as exc:
         failure = exc
     if failure is not None:
         module.fail_json(msg="%s" % failure, **failure.result)

@@ -19,11 +19,11 @@ description:
   - A step is B(failed) when its status is C(error), or B(stuck) when it is C(pending) or C(processing) and
     nothing will ever finish it.
   - Generate runs its migrations as Hangfire jobs, and Hangfire keeps its jobs and its servers' heartbeats in
-    the same database. With O(hangfire=auto) (the default) the module reads them and decides from that
-    evidence; the fact C(evidence) says which rule decided. See C(docs/how-the-module-decides.md) for the table.
+    the same database. With O(hangfire=auto) (the default) the module reads them and decides from them; the
+    fact C(decided_by) says which rule decided. See C(docs/how-the-module-decides.md) for the table.
   - B(With Hangfire), each unfinished migration job is B(running) (C(Processing) on a server that beat within
-    O(server_timeout)), B(queued) (C(Enqueued), C(Scheduled) or C(Awaiting), or C(Processing) on a dead server
-    while a live one exists, since Hangfire hands it out again) or B(orphaned) (C(Processing) on a dead server
+    O(hangfire_server_timeout)), B(queued) (C(Enqueued), C(Scheduled) or C(Awaiting), or C(Processing) on a
+    dead server while a live one exists, since Hangfire hands it out again) or B(orphaned) (C(Processing) on a dead server
     while no server is alive, so it runs again when a background app starts). A step is running or queued when a
     job of its type is; a C(pending) or C(processing) step with no running or queued job of its type is stuck,
     whatever its age. A running job older than O(stuck_after) is B(hung), which is reported and never reset.
@@ -373,9 +373,16 @@ ansible_facts:
           elements: int
           returned: success
           sample: [1042]
-        evidence:
+        decided_by:
           description: What decided, V(hangfire) (Hangfire's jobs and servers) or V(age) (C(LastTriggerDate)
             against O(stuck_after)).
+          type: str
+          returned: success
+          sample: hangfire
+          version_added: 1.1.0
+        evidence:
+          description: The same as RV(ansible_facts.generate_migrations.decided_by), its name in 1.0.0. Deprecated,
+            to be removed in 2.0.0.
           type: str
           returned: success
           sample: hangfire
@@ -415,7 +422,7 @@ ansible_facts:
                   type: str
                   returned: success
                 alive:
-                  description: Whether it beat within O(server_timeout).
+                  description: Whether it beat within O(hangfire_server_timeout).
                   type: bool
                   returned: success
             jobs:
@@ -524,17 +531,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ceds.generate.plugins.module_utils import (
     connection,
-    connection_options,
     connection_string,
-    data_migrations_run,
+    data_migrations,
 )
 
 
 def main():
-    module = AnsibleModule(argument_spec=data_migrations_run.argument_spec(), supports_check_mode=True,
-                           **connection_options.argument_rules())
+    module = AnsibleModule(argument_spec=data_migrations.argument_spec(), supports_check_mode=True,
+                           **data_migrations.argument_rules())
     connection.ensure_required_libs(module)
-    result, secrets = data_migrations_run.execute(module.params, module.check_mode)
+    result, secrets = data_migrations.execute(module.params, module.check_mode)
     module.no_log_values.update(secrets)
     connection_string.mask_everywhere(secrets)
     for warning in result.pop("warnings", []):

@@ -31,9 +31,9 @@ description:
   - The wait reads, every O(poll) seconds and in one SELECT, the step, its history lines since the request,
     Hangfire's unfinished jobs of its type, the locked reports and the database's clock, and prints a progress
     line, which AWX shows in the job output. A run ends in B(success) only when the step is C(success), Generate
-    wrote its completion line after the request (for C(report) C(REPORT Migration Complete - successful), which
-    the last report's C(MarkReportAsComplete) writes; for the others C(App.Migrate_Data)'s C(Migration
-    Complete)), no job of the run is left (per-report jobs and their continuations included) and the selected
+    wrote its completion line after the request (C(App.Migrate_Data)'s C(Migration Complete), or for C(report)
+    also C(REPORT Migration Complete - successful), which the last report's C(MarkReportAsComplete) writes, with
+    a C(Report Complete) line for each selected report), no job of the run is left (per-report jobs and their continuations included) and the selected
     reports are unlocked (those Generate migrates the old way, C(UseLegacyReportMigration), excepted, since nothing
     unlocks them).
   - Otherwise a run ends in B(error) (the step is C(error) and Generate wrote its error lines), B(stuck) (started,
@@ -122,32 +122,22 @@ options:
     default: true
   history_lines:
     description:
-      - History lines returned for a run that ended in error, newest first.
+      - History lines returned for a run that ended in C(error), C(stuck) or C(incomplete), newest first.
     type: int
     default: 5
 extends_documentation_fragment:
   - ceds.generate.connection
   - ceds.generate.hangfire
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.facts
   - ansible.builtin.action_common_attributes.flow
+  - ceds.generate.attributes.in_the_worker
 attributes:
   action:
     support: full
     details: The action plugin runs the requests and the reads in the worker process, on the controller.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Reads the database and says, per type, what would be triggered and why or why not; sends no request.
-  diff_mode:
-    support: none
-  facts:
-    support: full
-  platform:
-    platforms: posix
 seealso:
   - module: ceds.generate.data_migrations
 """
@@ -244,9 +234,11 @@ requests_sent:
   type: list
   elements: str
   sample: ["/api/DataMigration/MigrateData/report"]
-ansible_facts:
-  description: The fact C(generate_migrations) as the database holds it at the end, as
-    M(ceds.generate.data_migrations) returns it (without history lines).
+migrations:
+  description:
+    - The migrations as the database holds them at the end, in the form of the fact C(generate_migrations) that
+      M(ceds.generate.data_migrations) returns. This module sets no fact, so that in a playbook one task (the
+      status check or reset) sets C(generate_migrations).
   returned: success
   type: dict
 """
@@ -255,17 +247,16 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ceds.generate.plugins.module_utils import (
     connection,
-    connection_options,
     connection_string,
-    migration_rerun,
+    migration_run,
 )
 
 
 def main():
-    module = AnsibleModule(argument_spec=migration_rerun.argument_spec(), supports_check_mode=True,
-                           **connection_options.argument_rules())
+    module = AnsibleModule(argument_spec=migration_run.argument_spec(), supports_check_mode=True,
+                           **migration_run.argument_rules())
     connection.ensure_required_libs(module)
-    result, secrets = migration_rerun.execute(module.params, module.check_mode, say=module.log)
+    result, secrets = migration_run.execute(module.params, module.check_mode, say=module.log)
     module.no_log_values.update(secrets)
     connection_string.mask_everywhere(secrets)
     for warning in result.pop("warnings", []):

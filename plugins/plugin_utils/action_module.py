@@ -26,20 +26,13 @@ from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment imp
 
 
 class ModuleActionBase(ActionBase):
-    """Run a module's code in the worker; subclasses set ``module_name`` and define ``argument_spec`` and
-    ``execute``."""
+    """Run a module's code in the worker; subclasses set ``module_utils`` and define ``execute``."""
 
     _supports_check_mode = True
-    # The module's name as its errors name it (Unsupported parameters for (<name>) module).
-    module_name = None
-
-    def argument_spec(self):
-        """The module's argument spec."""
-        raise NotImplementedError
-
-    def argument_rules(self):
-        """The module's mutually_exclusive, required_together, ... rules, as keyword arguments."""
-        return {}
+    # The module_utils file that serves the module: its MODULE_NAME (the name its errors give, as in
+    # "Unsupported parameters for (<name>) module"), argument_spec() and argument_rules(), which the module
+    # itself passes to AnsibleModule.
+    module_utils = None
 
     def execute(self, params, environ, task_vars):
         """Do the module's job with validated options; return (result, secrets to hide)."""
@@ -65,12 +58,17 @@ class ModuleActionBase(ActionBase):
         """``result`` updated with the module's result, its code run in this process."""
         environ = module_environment(self)
         with process_environment(environ):
-            params, hidden, error = validate_options(self.module_name, self._task.args, self.argument_spec(),
-                                                     self.argument_rules())
+            params, hidden, error, notices = validate_options(
+                self.module_utils.MODULE_NAME, self._task.args, self.module_utils.argument_spec(),
+                self.module_utils.argument_rules())
             if error is not None:
                 found, secrets = dict(failed=True, msg=error), ()
             else:
                 found, secrets = self.execute(params, environ, task_vars)
+        # What the validation noted comes first, as in a module process (AnsibleModule warns as it validates).
+        found["warnings"] = notices["warnings"] + list(found.get("warnings") or [])
+        if notices["deprecations"]:
+            found["deprecations"] = notices["deprecations"]
         if not self._task.diff:
             found.pop("diff", None)
         # A module process returns warnings only when there are some (AnsibleModule.exit_json).

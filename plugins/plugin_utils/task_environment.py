@@ -87,21 +87,32 @@ def plain(value):
 
 
 def validate_options(module_name, task_args, argument_spec, rules):
-    """Validate a task's options as AnsibleModule would; return (parameters, no_log texts, one-line error or None).
+    """Validate a task's options as AnsibleModule would.
 
-    The parameters are returned even when they are refused, as AnsibleModule keeps
-    them for the result's ``invocation``. Run it inside ``process_environment``,
-    so that the spec's environment fallbacks read the task's environment, as in a
-    module process.
+    Returns (parameters, no_log texts, one-line error or None, notices): notices
+    holds the ``warnings`` and ``deprecations`` a module process returns for
+    them (an option set with its alias, a deprecated alias), empty lists when
+    there are none. The parameters are returned even when they are refused, as
+    AnsibleModule keeps them for the result's ``invocation``. Run it inside
+    ``process_environment``, so that the spec's environment fallbacks read the
+    task's environment, as in a module process.
     """
     validation = ArgumentSpecValidator(argument_spec, **rules).validate(plain(task_args))
     hidden = no_log_values(validation)
+    # pylint: disable=protected-access
+    notices = {
+        "warnings": ["Both option %s and its alias %s are set." % (found["option"], found["alias"])
+                     for found in validation._warnings],
+        "deprecations": [dict((key, value) for key, value in found.items() if value is not None)
+                         for found in validation._deprecations],
+    }
+    # pylint: enable=protected-access
     if not validation.error_messages:
-        return validation.validated_parameters, hidden, None
+        return validation.validated_parameters, hidden, None, notices
     message = validation.errors.msg
     if isinstance(validation.errors[0], UnsupportedError):
         message = "Unsupported parameters for (%s) module: %s" % (module_name, message)
-    return validation.validated_parameters, hidden, hide_secrets(message, hidden)
+    return validation.validated_parameters, hidden, hide_secrets(message, hidden), notices
 
 
 def injects_invocation(task_vars):

@@ -141,8 +141,8 @@ def test_status_job_over_the_fleet_fails_on_a_failed_environment_and_caches_its_
     # One credential for the login every environment shares; each host names its database.
     status = job.launch(
         [("dev", "dev"), ("test", "test")],
-        host_variables={"dev": dict(app_urls(standins(dev)), generate_db_name=dev.name),
-                        "test": dict(app_urls(standins(test)), generate_db_name=test.name)},
+        host_variables={"dev": dict(app_urls(standins(dev)), generate_db_database=dev.name),
+                        "test": dict(app_urls(standins(test)), generate_db_database=test.name)},
         credential=generate_login.credential)
 
     assert (status, job.runner.rc) == ("failed", 2), job.output()

@@ -42,7 +42,7 @@ def test_status_reports_every_step_as_facts(any_db, run_module):
     assert reported["state"] == "failed"
     # No Hangfire job waits for rds or report: nothing will ever run them, so they are stuck.
     assert reported["failed_steps"] == ["ods", "rds", "report"]
-    assert reported["evidence"] == "hangfire" and reported["hangfire"]["available"] is True
+    assert reported["decided_by"] == "hangfire" and reported["hangfire"]["available"] is True
     assert reported["database_version"] == "13.1"
     assert reported["metadata_status"] == "OK"
     assert [step["type_code"] for step in reported["steps"]] == ["ods", "rds", "report"]
@@ -116,7 +116,7 @@ def test_fresh_processing_defers_the_reset_by_age_without_hangfire(any_db, run_m
     assert result["changed"] is False
     assert result["deferred"] is True
     assert facts(result)["running_steps"] == ["rds"]
-    assert facts(result)["evidence"] == "age"
+    assert facts(result)["decided_by"] == "age"
     assert any(w.startswith("reset deferred: rds is processing since ") for w in result["warnings"])
     assert "reset deferred: rds is processing since" in run.output
     assert any_db.snapshot() == before
@@ -214,7 +214,7 @@ def test_missing_reports_table_leaves_hangfire_read(any_db, run_module):
     result = run_module(any_db.module_args()).result
     reported = facts(result)
     assert reported["hangfire"]["reason"] is None, reported["hangfire"]
-    assert reported["evidence"] == "hangfire" and reported["hangfire"]["available"] is True
+    assert reported["decided_by"] == "hangfire" and reported["hangfire"]["available"] is True
     assert not [text for text in result.get("warnings") or [] if "hangfire" in text.lower()], result["warnings"]
     # Only the locked reports are gone; the history lines of the same read are still reported.
     assert reported["locked_reports"] is None

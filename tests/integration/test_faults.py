@@ -187,7 +187,7 @@ def test_closed_port_fails_at_once(pg_db, run_module, request):
 
 
 def test_an_unforeseen_error_rolls_back_and_leaves_no_session(postgres, pg_db, monkeypatch):
-    from ansible_collections.ceds.generate.plugins.module_utils import data_migrations_run, migration_tables
+    from ansible_collections.ceds.generate.plugins.module_utils import data_migrations, migration_tables
     pg_db.seed([("ods", "error", 7200), ("rds", "success", 7200), ("report", "success", 7200)])
     before = pg_db.snapshot()
 
@@ -195,10 +195,10 @@ def test_an_unforeseen_error_rolls_back_and_leaves_no_session(postgres, pg_db, m
         raise RuntimeError("an error nobody foresaw")
     # The reset's UPDATE has been sent when the audit lines are written: the error strikes inside the transaction.
     monkeypatch.setattr(migration_tables.MigrationTable, "_write_audit", unforeseen)
-    params = dict((name, spec.get("default")) for name, spec in data_migrations_run.argument_spec().items())
+    params = dict((name, spec.get("default")) for name, spec in data_migrations.argument_spec().items())
     params.update(pg_db.module_args(state="reset"))
     with pytest.raises(RuntimeError) as raised:
-        data_migrations_run.execute(params, False, {})
+        data_migrations.execute(params, False, {})
     # ``raised`` keeps the failed run's frames, and so its objects, alive: only a close in the run itself ends
     # the session (an UPDATE not committed, idle in its transaction) here.
     assert "nobody foresaw" in str(raised.value)

@@ -33,7 +33,7 @@ def test_a_live_processing_job_with_a_ten_hour_old_trigger_defers_the_reset(any_
     before = any_db.snapshot()
     result = reset(any_db, run_module, stuck_after=30000)
     assert result["changed"] is False
-    assert facts(result)["evidence"] == "hangfire" and facts(result)["running_steps"] == ["report"]
+    assert facts(result)["decided_by"] == "hangfire" and facts(result)["running_steps"] == ["report"]
     assert facts(result)["hangfire"]["jobs"][0]["id"] == job
     assert facts(result)["hangfire"]["servers"][0]["alive"] is True
     assert any_db.snapshot() == before
@@ -93,7 +93,7 @@ def test_without_hangfire_tables_a_ten_hour_step_is_running_on_13_3_and_stuck_on
     before = any_db.snapshot()
     result = reset(any_db, run_module)
     assert result["changed"] is False
-    assert facts(result)["evidence"] == "age" and facts(result)["stuck_after"] == 300000
+    assert facts(result)["decided_by"] == "age" and facts(result)["stuck_after"] == 300000
     assert facts(result)["hangfire"]["available"] is False
     assert any_db.snapshot() == before
     any_db.execute("UPDATE %s SET \"GenerateConfigurationValue\" = '13.1' WHERE \"GenerateConfigurationKey\" = "

@@ -394,7 +394,7 @@ def test_example_inventory_uses_the_documented_variables():
                             env=ansible_run.ansible_env(), capture_output=True, text=True, check=True)
     data = json.loads(listed.stdout)
     assert data["generate"]["children"] == ["dev", "test", "prod"]
-    documented = {"generate_db_server", "generate_db_port", "generate_db_name", "generate_db_username",
+    documented = {"generate_db_server", "generate_db_port", "generate_db_database", "generate_db_username",
                   "generate_db_password", "generate_db_driver", "generate_db_encrypt",
                   "generate_db_trust_server_certificate", "generate_db_connect_params", "generate_db_connection_string",
                   "generate_db_schema",
@@ -483,12 +483,26 @@ def test_local_hosts_need_no_interpreter_even_with_a_broken_python3_first_in_pat
 
 
 def test_a_host_connection_string_works_beside_group_connection_variables(fleet):
-    fleet.group_variables.update(generate_db_port=1433, generate_db_name="generate", generate_db_encrypt=True,
+    fleet.group_variables.update(generate_db_port=1433, generate_db_database="generate", generate_db_encrypt=True,
                                  generate_db_driver="ODBC Driver 18 for SQL Server")
     environment = fleet.add("sandbox", "dev", sqlite(fleet.folder, "sandbox", HEALTHY))
     assert "generate_db_connection_string" in environment.inventory_variables()
     run = fleet.run("migration_status.yml")
     assert run.rc == 0, run.output[-3000:]
+
+
+@pytest.mark.every_release
+def test_the_variable_names_of_1_0_0_still_work_and_the_run_names_them_deprecated(fleet, pg_database):
+    renamed = fleet.add("renamed", "dev", pg_database(HEALTHY))
+    database = renamed.inventory_variables()["generate_db_database"]
+    renamed.variables.update(generate_db_database=None, generate_db_name=database, generate_server_timeout=600)
+    fleet.add("current", "dev", pg_database(HEALTHY)).variables.update(generate_hangfire_server_timeout=600)
+    run = fleet.run("migration_status.yml")
+    assert run.rc == 0, run.output[-3000:]
+    assert [row["before"] for row in summary(fleet, "migration_status")[0]["environments"]] == ["ok", "ok"]
+    assert ("DEPRECATED (removed in ceds.generate 2.0.0): generate_db_name is set for renamed: set "
+            "generate_db_database instead; generate_server_timeout is set for renamed: set "
+            "generate_hangfire_server_timeout instead") in run.output
 
 
 def test_an_empty_connection_variable_fails_the_environment_early_naming_it(fleet):

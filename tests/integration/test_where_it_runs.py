@@ -88,6 +88,18 @@ def test_the_worker_refuses_bad_options_with_the_module_s_one_line_errors(pg_db,
     assert pg_db.statuses() == {"ods": "error", "rds": "pending", "report": "pending"}
 
 
+def test_a_deprecated_alias_works_and_is_reported_deprecated_on_both_paths(pg_db, run_tasks):
+    pg_db.seed(FAILED)
+    run = run_tasks([("old name", dict(pg_db.module_args(), server_timeout=600))],
+                    deprecated=["Alias 'server_timeout' is deprecated"])
+    record = run.by_task()["old name"]
+    assert record["status"] == "ok", record["result"].get("msg")
+    invocation = record["result"].get("invocation")
+    if invocation is not None:  # before ansible-core 2.21, or with INJECT_INVOCATION
+        assert invocation["module_args"]["hangfire_server_timeout"] == 600
+    assert record["result"]["deprecations"][0]["msg"].startswith("Alias 'server_timeout' is deprecated")
+
+
 def test_the_task_environment_reaches_the_odbc_driver_manager_on_both_paths(pg_db, run_tasks, tmp_path):
     # An odbcinst.ini of its own (ODBCSYSINI), naming psqlODBC under a name the system's does not know.
     with open("/etc/odbcinst.ini", encoding="utf-8") as handle:

@@ -42,7 +42,7 @@ class Environment:
             variables.update({
                 "generate_db_server": options["server"],
                 "generate_db_port": options["port"],
-                "generate_db_name": options["database"],
+                "generate_db_database": options["database"],
                 "generate_db_username": options["username"],
                 "generate_db_password": options["password"],
                 "generate_db_driver": options["driver"],
@@ -62,7 +62,8 @@ class Environment:
             if self.background:
                 variables["generate_background_url"] = self.standin.background_url
         variables.update(self.variables)
-        return variables
+        # A variable set to None here is left out of the inventory.
+        return dict((name, value) for name, value in variables.items() if value is not None)
 
 
 class Fleet:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.ceds.generate.plugins.module_utils import connection_options, data_migrations_run
+from ansible_collections.ceds.generate.plugins.module_utils import connection_options, data_migrations
 from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
     process_environment,
     validate_options,
@@ -16,8 +16,8 @@ class OptionsRefused(Exception):
 def validated(environ=None, argument_spec=None, **given):
     """The options after Ansible's validation (defaults, choices, the spec's fallbacks read from ``environ``)."""
     with process_environment(dict(environ or {})):
-        params, _hidden, error = validate_options(
-            data_migrations_run.MODULE_NAME, given, argument_spec or data_migrations_run.argument_spec(),
+        params, _hidden, error, _notices = validate_options(
+            data_migrations.MODULE_NAME, given, argument_spec or data_migrations.argument_spec(),
             connection_options.argument_rules())
     if error is not None:
         raise OptionsRefused(error)

@@ -18,23 +18,24 @@ LAYERS = {
     "module_utils/hangfire_state": 0,
     "module_utils/migration_plan": 1,
     "module_utils/connection_string": 0,
-    "module_utils/app_probe": 0,
+    "module_utils/app_client": 0,
     "module_utils/statements": 1,
     "module_utils/migration_recovery": 2,
     "module_utils/migration_report": 2,
+    "module_utils/migration_rows": 2,
     "module_utils/connection_options": 2,
     "module_utils/connection": 3,
     "module_utils/migration_options": 3,
     "module_utils/migration_tables": 4,
-    "module_utils/data_migrations_run": 5,
-    "module_utils/migration_rerun": 5,
-    "plugin_utils/task_environment": 6,
-    "plugin_utils/action_module": 7,
+    "module_utils/data_migrations": 5,
+    "module_utils/migration_run": 6,
+    "plugin_utils/task_environment": 7,
+    "plugin_utils/action_module": 8,
 }
-TOP = 8  # modules, action plugins, filters, doc fragments
+TOP = 9  # modules, action plugins, filters, doc fragments
 # The files of pure decisions and SQL text: only the standard library and each other.
-PURE = ("module_utils/hangfire_state", "module_utils/migration_plan", "module_utils/migration_recovery", "module_utils/migration_report",
-        "module_utils/statements")
+PURE = ("module_utils/hangfire_state", "module_utils/migration_plan", "module_utils/migration_recovery",
+        "module_utils/migration_report", "module_utils/migration_rows", "module_utils/statements")
 
 
 def plugin_files():

@@ -10,7 +10,7 @@ import pytest
 
 from ansible.module_utils.six.moves.urllib.error import URLError
 
-from ansible_collections.ceds.generate.plugins.module_utils import app_probe, connection
+from ansible_collections.ceds.generate.plugins.module_utils import app_client, connection
 
 PLUGINS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "plugins")
 DOUBLED_PUNCTUATION = re.compile(r"(?<!\.)[.,;:]\s*[.,;:](?!\.)")
@@ -82,8 +82,8 @@ def test_a_driver_sentence_ending_in_a_period_is_not_doubled():
 def test_probe_messages_and_results_never_show_a_urls_user_or_password(url):
     def refused(*_args, **_kwargs):
         raise URLError(ConnectionRefusedError(111, "Connection refused"))
-    with pytest.raises(app_probe.ProbeFailed) as failed:
-        app_probe.probe_web(url, opener=refused)
+    with pytest.raises(app_client.RequestFailed) as failed:
+        app_client.probe_web(url, opener=refused)
     shown = "%s %s" % (failed.value, failed.value.result)
     assert "admin" not in shown and "s3cret" not in shown
     assert "generate.example.org" in shown

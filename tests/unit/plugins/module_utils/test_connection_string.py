@@ -71,7 +71,7 @@ def test_connect_params_turn_booleans_into_yes_and_no():
 
 @pytest.mark.parametrize("key", ["SERVER", "pwd", "Encrypt", "APP", "bad;key", "x=y"])
 def test_connect_params_refuse_keywords_that_options_set(key):
-    with pytest.raises(connection_string.ConnectionOptionsError) as refused:
+    with pytest.raises(connection_string.OptionsError) as refused:
         resolve(server="db", connect_params={key: "other"})
     assert "connect_params key %r is not one the module leaves to you" % key in str(refused.value)
 
@@ -108,7 +108,7 @@ def test_password_round_trips_through_the_connection_string_parser():
     ("SERVER=a;DATABASE=b", "names no DRIVER or DSN"),
 ])
 def test_bad_connection_strings_are_named(text, problem):
-    with pytest.raises(connection_string.ConnectionOptionsError) as raised:
+    with pytest.raises(connection_string.OptionsError) as raised:
         resolve(connection_string=text)
     assert problem in str(raised.value)
 
@@ -147,12 +147,12 @@ def test_environment_connection_string_is_ignored_when_discrete_options_are_give
 
 
 def test_bad_environment_port_is_named():
-    with pytest.raises(connection_string.ConnectionOptionsError, match="GENERATE_DB_PORT is not a number"):
+    with pytest.raises(connection_string.OptionsError, match="GENERATE_DB_PORT is not a number"):
         resolve({"GENERATE_DB_SERVER": "s", "GENERATE_DB_PORT": "fourteen"})
 
 
 def test_no_server_is_named():
-    with pytest.raises(connection_string.ConnectionOptionsError, match="no database server given"):
+    with pytest.raises(connection_string.OptionsError, match="no database server given"):
         resolve()
 
 
@@ -176,7 +176,7 @@ def test_no_server_is_named():
 ])
 def test_out_of_range_options_are_refused_with_the_option_named(given, problem):
     given.setdefault("server", "sql01")
-    with pytest.raises(connection_string.ConnectionOptionsError) as raised:
+    with pytest.raises(connection_string.OptionsError) as raised:
         migration_options.check_options(validated(**given), {})
     assert problem in str(raised.value)
     assert "\n" not in str(raised.value)

@@ -37,13 +37,13 @@ def hangfire(servers=(), jobs=()):
     return hs.Hangfire([hs.Server(server_id, ago(age)) for server_id, age in servers], list(jobs))
 
 
-def decide(rows, evidence, reset=True, stuck_after=300000):
-    return mp.plan(steps(*rows), IDS, NOW, stuck_after, reset, evidence)
+def decide(rows, state, reset=True, stuck_after=300000):
+    return mp.plan(steps(*rows), IDS, NOW, stuck_after, reset, state)
 
 
 def test_a_live_processing_job_defers_a_ten_hour_old_step_whatever_stuck_after_says():
     plan = decide(TEN_HOUR_REPORT, hangfire([("bg:1", 10)], [job(7, "report")]), stuck_after=mp.STUCK_AFTER_BEFORE_13_2)
-    assert plan.evidence == "hangfire"
+    assert plan.decided_by == "hangfire"
     assert plan.running_steps == ["report"] and plan.stuck_steps == []
     assert plan.resets == [] and plan.state == "running"
 
@@ -112,7 +112,7 @@ def test_any_running_migration_job_holds_back_a_reset_of_another_step():
 
 def test_without_hangfire_the_age_rule_decides():
     plan = decide(TEN_HOUR_REPORT, None, stuck_after=300000)
-    assert plan.evidence == "age" and plan.running_steps == ["report"]
+    assert plan.decided_by == "age" and plan.running_steps == ["report"]
     plan = decide(TEN_HOUR_REPORT, None, stuck_after=mp.STUCK_AFTER_BEFORE_13_2)
     assert plan.stuck_steps == ["report"]
 

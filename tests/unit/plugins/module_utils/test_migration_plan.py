@@ -208,7 +208,7 @@ def test_dates_are_read_as_utc(value, expected):
 
 def test_history_keeps_at_most_the_asked_lines_per_failed_type():
     rows = [(2, NOW, "rds 3"), (2, NOW, "rds 2"), (3, NOW, "report 1"), (2, NOW, "rds 1"), (1, NOW, "ods 1")]
-    lines = mp.select_history(rows, [(2, None), (3, None)], 2, {2: "rds", 3: "report"})
+    lines = report.select_history(rows, [(2, None), (3, None)], 2, {2: "rds", 3: "report"})
     assert [line["message"] for line in lines] == ["rds 3", "rds 2", "report 1"]
 
 

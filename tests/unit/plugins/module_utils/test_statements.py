@@ -57,7 +57,7 @@ def test_a_driver_that_names_no_known_dbms_gets_sql_servers_clock():
 
 
 def test_the_state_of_a_job_is_joined_on_its_key_and_jobs_with_no_state_yet_are_read():
-    sql = statements.read_evidence("App", "HangFire")
+    sql = statements.read_state("App", "HangFire")
     # HangFire.State's primary key is (JobId, Id) since schema 6 (Hangfire.SqlServer Install.sql).
     assert 'LEFT JOIN "HangFire"."State" x ON x."JobId" = j."Id" AND x."Id" = j."StateId"' in sql
     assert 'j."StateName" IS NULL OR j."StateName" NOT IN (' in sql
@@ -68,24 +68,24 @@ def test_reading_the_steps_is_one_statement():
 
 
 def test_history_part_has_one_parameter_per_type_and_bound_and_no_other_part_has_any():
-    sql = statements.read_evidence("App", "HangFire", [True, False, True], locked_reports=True)
+    sql = statements.read_state("App", "HangFire", [True, False, True], locked_reports=True)
     assert sql.count("?") == 2 + 1 + 2 + 1
 
 
 def test_evidence_read_is_one_statement_of_the_parts_asked_for():
-    sql = statements.read_evidence("App", "HangFire", None, locked_reports=False, steps=True)
+    sql = statements.read_state("App", "HangFire", None, locked_reports=False, steps=True)
     assert len(sqlglot.parse(sql, read="tsql")) == 1
     assert re.findall(r"SELECT '(\w+)' AS", sql) == ["clock", "step", "server", "job"]
     # The database's clock alone is a read too: the time of a request, at the database.
-    assert re.findall(r"SELECT '(\w+)' AS", statements.read_evidence("App")) == ["clock"]
+    assert re.findall(r"SELECT '(\w+)' AS", statements.read_state("App")) == ["clock"]
     with pytest.raises(ValueError):
-        statements.read_evidence("App", clock="CURRENT_TIMESTAMP")
+        statements.read_state("App", clock="CURRENT_TIMESTAMP")
 
 
 @pytest.mark.parametrize("schema", ["App", "HangFire"])
 def test_hangfire_schema_is_refused_unless_plain(schema):
     with pytest.raises(ValueError):
-        statements.read_evidence(schema, 'HangFire"; DROP TABLE x; --', None)
+        statements.read_state(schema, 'HangFire"; DROP TABLE x; --', None)
 
 
 def test_audit_insert_writes_one_row_per_line():

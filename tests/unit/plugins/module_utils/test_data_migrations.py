@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from ansible_collections.ceds.generate.plugins.module_utils import data_migrations_run, migration_tables
+from ansible_collections.ceds.generate.plugins.module_utils import data_migrations, migration_tables
 
 NOW = datetime.datetime(2026, 11, 26, 12, 0, 0)
 TRIGGER = NOW - datetime.timedelta(hours=1)
 COLUMNS = ["StatusRowId", "StatusRowCode", "StatusRowName", "TypeCode", "TypeName", "DataMigrationId",
            "DataMigrationTypeId", "DataMigrationStatusId", "LastTriggerDate", "LastDurationInSeconds",
            "DatabaseVersion", "MetadataStatus"]
-EVIDENCE_COLUMNS = ["Kind", "Id", "Number", "Name", "Date", "Text1", "Text2", "Text3"]
+STATE_COLUMNS = ["Kind", "Id", "Number", "Name", "Date", "Detail", "Arguments", "StateData"]
 STATUS_NAMES = {1: ("initial", "Initial"), 2: ("pending", "Pending"), 3: ("processing", "Processing"),
                 4: ("error", "Error"), 5: ("success", "Success")}
 CODES = ("ods", "rds", "report")
@@ -110,7 +110,7 @@ class FakeCursor:
             self.description = [(name,) for name in COLUMNS]
             self._rows = self.database.step_rows()
         elif kind == "EVIDENCE":
-            self.description = [(name,) for name in EVIDENCE_COLUMNS]
+            self.description = [(name,) for name in STATE_COLUMNS]
             self._rows = self.database.evidence_rows(sql)
         elif kind == "UPDATE":
             self.rowcount = self.database.update(params)
@@ -126,12 +126,15 @@ class FakeCursor:
 
 OPTIONS = {"schema": "App", "database": "generate", "server": "sql01", "state": "reset", "stuck_after": 1800,
            "history_lines": 5, "audit": True, "audit_note": None, "hangfire": "auto", "hangfire_schema": "HangFire",
-           "server_timeout": 300}
+           "hangfire_server_timeout": 300}
 
 
 def run(database, check_mode=False, **options):
     table = migration_tables.MigrationTable(database, dict(OPTIONS, **options))
-    return data_migrations_run.run(table, table.options, check_mode)
+    check = data_migrations.MigrationCheck(table, table.options, check_mode)
+    check.read().plan()
+    check.apply()
+    return check.dump()
 
 
 def kinds(database):

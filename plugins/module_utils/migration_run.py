@@ -19,21 +19,17 @@ __metaclass__ = type
 import time
 
 from ansible_collections.ceds.generate.plugins.module_utils import (
-    app_probe,
+    app_client,
     connection,
+    connection_options,
+    data_migrations,
     hangfire_state,
     migration_options,
     migration_plan,
     migration_recovery,
-    migration_report,
     migration_tables,
 )
-from ansible_collections.ceds.generate.plugins.module_utils.connection_options import connection_argument_spec
-from ansible_collections.ceds.generate.plugins.module_utils.connection_string import (
-    ConnectionOptionsError,
-    scrub,
-    secrets_of,
-)
+from ansible_collections.ceds.generate.plugins.module_utils.connection_string import OptionsError, scrub, secrets_of
 
 MODULE_NAME = "ceds.generate.migration_run"
 MIGRATE_PATH = "/api/DataMigration/MigrateData/%s"
@@ -57,7 +53,7 @@ def new_outcome(type_code):
 
 def argument_spec():
     """The options of ceds.generate.migration_run, for the action plugin and the module alike."""
-    spec = connection_argument_spec()
+    spec = connection_options.connection_argument_spec()
     spec.update(
         state=dict(type="str", default="rerun", choices=["rerun", "cancel"]),
         background_url=dict(type="str", required=True),
@@ -69,8 +65,13 @@ def argument_spec():
         http_timeout=dict(type="int", default=30),
         validate_certs=dict(type="bool", default=True),
     )
-    spec.update(migration_options.evidence_argument_spec())
+    spec.update(migration_options.reading_argument_spec())
     return spec
+
+
+def argument_rules():
+    """The module's mutually_exclusive, required_together, ... rules, as keyword arguments."""
+    return connection_options.argument_rules()
 
 
 def default_timeout(last_duration_seconds, database_version):
@@ -88,35 +89,35 @@ def elapsed_text(seconds):
 def check_options(params):
     """Refuse options that cannot work, with a one-line message naming the option."""
     if not 1 <= params["poll"] <= MAX_POLL:
-        raise ConnectionOptionsError(
+        raise OptionsError(
             "poll must be between 1 and %d seconds, got %d" % (MAX_POLL, params["poll"]))
     if params.get("timeout") is not None and params["timeout"] < 1:
-        raise ConnectionOptionsError("timeout must be a positive number of seconds, got %d" % params["timeout"])
+        raise OptionsError("timeout must be a positive number of seconds, got %d" % params["timeout"])
     if not 1 <= params.get("start_timeout", DEFAULT_START_TIMEOUT) <= MAX_POLL:
-        raise ConnectionOptionsError("start_timeout must be between 1 and %d seconds, got %d"
-                                     % (MAX_POLL, params["start_timeout"]))
+        raise OptionsError("start_timeout must be between 1 and %d seconds, got %d"
+                           % (MAX_POLL, params["start_timeout"]))
     if not 1 <= params["http_timeout"] <= 600:
-        raise ConnectionOptionsError("http_timeout must be between 1 and 600 seconds, got %d"
-                                     % params["http_timeout"])
+        raise OptionsError("http_timeout must be between 1 and 600 seconds, got %d"
+                           % params["http_timeout"])
     bad = migration_recovery.bad_types(params["types"] or [])
     if not params["types"] or bad:
-        raise ConnectionOptionsError(
+        raise OptionsError(
             "types must name Generate's migration types in lower case (%s), got %r: Generate's MigrateData compares "
             "them case-sensitively and does nothing for any other value"
             % (", ".join(migration_recovery.MIGRATE_TYPES), bad or params["types"]))
     # An AWX survey's text answer "c002, c089" reaches the option as a list split on the commas.
     reports = params["reports"] = [code.strip() for code in params.get("reports") or [] if code and code.strip()]
     if len(reports) > MAX_REPORTS or any(not code or len(code) > 100 or "\x00" in code for code in reports):
-        raise ConnectionOptionsError(
+        raise OptionsError(
             "reports must name at most %d report codes of GenerateReports (such as c002), each of 1 to 100 "
             "characters" % MAX_REPORTS)
 
 
-class Recovery:
+class MigrationRun:
     """Re-run or cancel migrations of one Generate environment, one run at a time.
 
     table: a MigrationTable on an open connection.  request: GETs one path of the
-    background app (raises app_probe.ProbeFailed).  say: prints one progress line.
+    background app (raises app_client.RequestFailed).  say: prints one progress line.
     """
 
     def __init__(self, table, params, check_mode, request, say, clock=time.monotonic, sleep=time.sleep):
@@ -131,40 +132,41 @@ class Recovery:
         self.warnings = []
 
     def observe(self):
-        """Steps and Hangfire's state, read and planned as data_migrations reads them (no reset)."""
-        snapshot, evidence = migration_tables.observe(self.table, self.params)
+        """The steps and Hangfire's state, read and planned as data_migrations reads them, with no reset: a
+        data_migrations.MigrationCheck."""
+        check = data_migrations.MigrationCheck(self.table, self.params, self.check_mode).read()
         self.table.rollback()
-        plan = migration_tables.decide(snapshot, evidence, dict(self.params, state="status"))
-        return snapshot, evidence, plan
+        check.plan(reset=False)
+        return check
 
     def _send(self, path):
         """Send one request, once; return None, or the one-line reason it failed."""
         self.requests_sent.append(path)
         try:
             self.request(path)
-        except app_probe.ProbeFailed as exc:
+        except app_client.RequestFailed as exc:
             return "%s" % exc
         return None
 
     def poll(self, step, since, status_ids, started):
         """One SELECT: the step, the type's history lines since ``since`` (the database's clock at the request),
         its unfinished jobs, the locked reports; as a migration_recovery.Poll (with the newest line)."""
-        evidence = self.table.read_evidence(window=[(step.type_id, since)], lines=RUN_LINES, steps=True,
+        observation = self.table.read_state(window=[(step.type_id, since)], lines=RUN_LINES, steps=True,
                                             locked_reports=True)
         self.table.rollback()
         codes = dict((status_id, code) for code, status_id in status_ids.items())
         jobs = []
-        if evidence.hangfire is not None:
-            jobs = [job for job in hangfire_state.classify_jobs(evidence.hangfire, evidence.now,
-                                                                self.params["server_timeout"], 0)
+        if observation.hangfire is not None:
+            jobs = [job for job in hangfire_state.classify_jobs(observation.hangfire, observation.now,
+                                                                self.params["hangfire_server_timeout"], 0)
                     if job.belongs_to(step)]
         # The read takes a second of slack before ``since``; lines written before the request are not the run's.
-        lines = [message for type_id, date, message, _line in reversed(evidence.history)
+        lines = [message for type_id, date, message, _line in reversed(observation.history)
                  if type_id == step.type_id and date is not None and date >= since]
-        for step_id, status_id, _trigger, duration in evidence.steps:
+        for step_id, status_id, _trigger, duration in observation.steps:
             if step_id == step.id:
                 return migration_recovery.Poll(codes.get(status_id), duration, lines, jobs,
-                                               evidence.locked_reports or [], int(self.clock() - started))
+                                               observation.locked_reports or [], int(self.clock() - started))
         raise migration_tables.RunFailed("step %s is no longer in DataMigrations" % step.label)
 
     def run(self):
@@ -174,7 +176,7 @@ class Recovery:
         observed = self.observe()
         if self.params["state"] == "rerun":
             act = self.rerun
-            types = migration_recovery.runs_for(self.params["types"], observed[0].database_version)
+            types = migration_recovery.runs_for(self.params["types"], observed.snapshot.database_version)
         else:
             act = self.cancel
             types = migration_recovery.in_generate_order(self.params["types"])
@@ -194,22 +196,23 @@ class Recovery:
         raise migration_tables.RunFailed("DataMigrations has no step of type %s: name one of %s"
                                          % (type_code, ", ".join(view.step.label for view in plan.views)))
 
-    def _selection(self, type_code, evidence):
+    def _selection(self, type_code, observation):
         """(selection, to lock, legacy, problem) of a run: reports only for a report run."""
         if type_code != migration_recovery.REPORT:
             return [], [], [], None
         given = self.params.get("reports") or []
-        rows = self.table.read_reports(given) if given and not evidence.locked_reports else {}
+        rows = self.table.read_reports(given) if given and not observation.locked_reports else {}
         selection, to_lock, problem = migration_recovery.report_selection(
-            evidence.locked_reports, given, dict((code, row[:2]) for code, row in rows.items()))
-        legacy = [code for code in selection if code in evidence.legacy_reports or rows.get(code, (0, 0, 0))[2]]
+            observation.locked_reports, given, dict((code, row[:2]) for code, row in rows.items()))
+        legacy = [code for code in selection
+                  if code in observation.legacy_reports or rows.get(code, (0, 0, 0))[2]]
         return selection, to_lock, legacy, problem
 
     def rerun(self, type_code, observed):
         """Trigger Generate's run of one type when nothing runs, on a report selection, and wait for its end.
 
-        observed: (snapshot, evidence, plan) as ``observe`` read them just before."""
-        snapshot, evidence, plan = observed
+        observed: the MigrationCheck that ``observe`` read and planned just before."""
+        snapshot, observation, plan = observed.snapshot, observed.observation, observed.current
         view = self._step(plan, type_code)
         outcome = new_outcome(type_code)
         if plan.active_jobs:
@@ -221,7 +224,7 @@ class Recovery:
             outcome.update(outcome=migration_recovery.OUTCOME_NOT_STARTED,
                            reason="%s is already %s" % (type_code, view.status_code))
             return outcome
-        selection, to_lock, legacy, problem = self._selection(type_code, evidence)
+        selection, to_lock, legacy, problem = self._selection(type_code, observation)
         outcome["reports"] = selection
         if problem is not None:
             outcome.update(outcome=migration_recovery.OUTCOME_NOT_STARTED, reason=problem)
@@ -241,7 +244,7 @@ class Recovery:
             if conflict is not None:
                 outcome.update(outcome=migration_recovery.OUTCOME_NOT_STARTED, reason=conflict)
                 return outcome
-        since = self.table.read_evidence(hangfire=False).now
+        since = self.table.read_state(hangfire=False).now
         self.table.rollback()
         self.say("%s: run%s requested" % (type_code, on_reports))
         failure = self._send(MIGRATE_PATH % type_code)
@@ -278,15 +281,15 @@ class Recovery:
     def _history(self, step, since):
         """The run's history lines, newest first."""
         lines = max(self.params.get("history_lines") or 0, 1)
-        evidence = self.table.read_evidence(hangfire=False, window=[(step.type_id, since)], lines=lines)
+        observation = self.table.read_state(hangfire=False, window=[(step.type_id, since)], lines=lines)
         self.table.rollback()
         return [{"date": hangfire_state.iso_utc(date), "message": message}
-                for _type_id, date, message, _line in evidence.history if date is not None and date >= since]
+                for _type_id, date, message, _line in observation.history if date is not None and date >= since]
 
     def cancel(self, type_code, observed):
         """Ask Generate to cancel a hung run of one type, and wait until each cancelled worker has closed and no
         job of the type is left; nothing may be reset before that. observed: as for ``rerun``."""
-        _snapshot, evidence, plan = observed
+        plan = observed.current
         view = self._step(plan, type_code)
         outcome = new_outcome(type_code)
         if not view.hung:
@@ -303,7 +306,7 @@ class Recovery:
                            reason="; ".join(["%s is hung: would ask Generate to cancel it" % type_code] + unstoppable))
             return outcome
         self.warnings.extend(unstoppable)
-        since = evidence.now
+        since = observed.observation.now
         failure = self._send(CANCEL_PATH % type_code)
         outcome["triggered"] = True
         started = self.clock()
@@ -322,8 +325,10 @@ class Recovery:
             self.sleep(max(1, min(self.params["poll"], watch.timeout - poll.elapsed)))
 
 
-def result_of(outcomes, plan, snapshot, evidence, check_mode):
-    """The task result: changed, msg, one entry per type, and the migration facts as they are now."""
+def result_of(outcomes, status, check_mode):
+    """The task result: changed, msg, one entry per type, and the migrations as they are now, with the warnings of
+    ``status`` (the result of a data_migrations status check, whose facts it returns as ``migrations``: in a
+    playbook, only data_migrations sets the fact generate_migrations)."""
     failed = [entry for entry in outcomes if entry["outcome"] not in migration_recovery.OUTCOMES_OK]
     parts = []
     for entry in outcomes:
@@ -337,14 +342,14 @@ def result_of(outcomes, plan, snapshot, evidence, check_mode):
         if entry["outcome"] != migration_recovery.OUTCOME_SUCCESS and entry["history"]:
             text += ": %s" % " | ".join(line["message"] for line in entry["history"])
         parts.append(text)
+    migrations = status["ansible_facts"]["generate_migrations"]
     result = {
         "changed": any(entry["triggered"] or entry["outcome"] == migration_recovery.OUTCOME_WOULD_START
                        for entry in outcomes),
         "msg": "; ".join(parts) if parts else "nothing to do",
         "runs": outcomes,
-        "ansible_facts": {"generate_migrations": migration_report.facts(
-            plan, [], snapshot.database_version, snapshot.metadata_status, evidence.now, evidence.locked_reports,
-            evidence.hangfire_unavailable)},
+        "migrations": migrations,
+        "warnings": status["warnings"],
     }
     if failed and not check_mode:
         result["failed"] = True
@@ -360,25 +365,24 @@ def execute(params, check_mode, environ=None, say=None, request=None, sleep=time
     try:
         check_options(options)
         options = migration_options.check_options(options, environ)
-    except ConnectionOptionsError as exc:
+    except OptionsError as exc:
         return {"failed": True, "msg": "%s" % exc}, set()
     secrets = set(secrets_of(options))
     if request is None:
-        probe = app_probe.Probe("background", params["background_url"], params["http_timeout"],
-                                params["validate_certs"])
+        probe = app_client.AppClient("background", params["background_url"], params["http_timeout"],
+                                     params["validate_certs"])
 
         def request(path):
             return probe.get(path)
     table = migration_tables.MigrationTable(None, options)
-    recovery = Recovery(table, options, check_mode, request, say or (lambda text: None), sleep=sleep)
+    recovery = MigrationRun(table, options, check_mode, request, say or (lambda text: None), sleep=sleep)
     failure = None
     result = None
     try:
         table.connection = connection.connect(options)
         outcomes = recovery.run()
-        snapshot, evidence, plan = recovery.observe()
-        result = result_of(outcomes, plan, snapshot, evidence, check_mode)
-        result["warnings"] = [scrub(warning, secrets) for warning in recovery.warnings + plan.warnings]
+        result = result_of(outcomes, recovery.observe().dump(), check_mode)
+        result["warnings"] = [scrub(warning, secrets) for warning in recovery.warnings + result["warnings"]]
     except (connection.DatabaseError, migration_tables.RunFailed) as exc:
         failure = scrub(exc, secrets)
     except connection.pyodbc.Error as exc:

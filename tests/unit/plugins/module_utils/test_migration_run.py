@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ceds.generate.plugins.module_utils import migration_rerun as mr
-from ansible_collections.ceds.generate.plugins.module_utils.connection_string import ConnectionOptionsError
+from ansible_collections.ceds.generate.plugins.module_utils import migration_run as mr
+from ansible_collections.ceds.generate.plugins.module_utils.connection_string import OptionsError
 
 
 @pytest.mark.parametrize("last_duration, version, expected", [
@@ -39,6 +39,6 @@ def test_the_progress_clock_reads_like_a_stopwatch():
 def test_options_that_cannot_work_are_refused_in_one_line(changes, problem):
     params = dict(poll=30, timeout=None, start_timeout=120, http_timeout=30, types=["ods"], reports=[])
     params.update(changes)
-    with pytest.raises(ConnectionOptionsError) as refused:
+    with pytest.raises(OptionsError) as refused:
         mr.check_options(params)
     assert problem in "%s" % refused.value

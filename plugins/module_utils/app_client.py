@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the ceds.generate collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""HTTP GETs to a Generate install's web and background apps.
+"""HTTP GETs to a Generate install's web and background apps: read-only probes, and run and cancel requests.
 
 The probes here (``probe``, ``probe_web``, ``probe_background``) serve the
 action plugin ``app_status`` (which probes from the controller's worker
@@ -9,7 +9,7 @@ process, starting no module process) and the module of the same name. They
 request only read-only pages: the web app's version and report status pages
 and the background app's root page.
 
-``Probe`` itself sends a GET of whatever path it is given. migration_rerun
+``AppClient`` itself sends a GET of whatever path it is given. migration_run
 (behind ceds.generate.migration_run) uses it to request the background app's
 ``/api/DataMigration/MigrateData/{type}`` and ``.../MigrateData/Cancel/{type}``
 URLs, which start or cancel a migration.
@@ -32,6 +32,14 @@ BACKGROUND_PATH = "/"
 REPORT_STATUS_PATH = "/api/app/datamigrations/currentmigrationstatus"
 # Longest part of an app's own error text kept in a message, so a reason stays one readable line.
 SERVER_TEXT_LIMIT = 200
+
+
+MODULE_NAME = "ceds.generate.app_status"
+
+
+def argument_rules():
+    """The module's mutually_exclusive, required_together, ... rules: none."""
+    return {}
 
 
 def argument_spec():
@@ -68,14 +76,14 @@ def open_url(url, method="GET", validate_certs=True, **kwargs):
     return Request().open(method, url, validate_certs=validate_certs, context=tls_context(validate_certs), **kwargs)
 
 
-class ProbeFailed(Exception):
-    """A probe got no usable answer; the message is one line naming the app, the URL and what went wrong.
+class RequestFailed(Exception):
+    """A request got no usable answer; the message is one line naming the app, the URL and what went wrong.
 
     ``result`` holds what was learned before the failure, for the task's result.
     """
 
     def __init__(self, message, result=None):
-        super(ProbeFailed, self).__init__(message)
+        super(RequestFailed, self).__init__(message)
         self.result = result or {}
 
 
@@ -127,10 +135,10 @@ def server_text(body):
     return ""
 
 
-class Probe:
+class AppClient:
     """GETs of one app's pages, each failure worded with the app's name and URL.
 
-    The probes in this file ask it for read-only pages only; migration_rerun asks it
+    The probes in this file ask it for read-only pages only; migration_run asks it
     for the background app's MigrateData URLs, which start or cancel a migration.
     """
 
@@ -144,12 +152,12 @@ class Probe:
         self.opener = opener
 
     def fail(self, text, status=None):
-        """Raise ProbeFailed with ``text`` prefixed by the app and its URL."""
-        raise ProbeFailed("%s app %s: %s" % (self.app, self.shown_url, text),
-                          {"url": self.shown_url, "status": status, "ok": False})
+        """Raise RequestFailed with ``text`` prefixed by the app and its URL."""
+        raise RequestFailed("%s app %s: %s" % (self.app, self.shown_url, text),
+                            {"url": self.shown_url, "status": status, "ok": False})
 
     def get(self, path):
-        """GET ``path``: ``(HTTP status, body bytes)``; anything but HTTP 200 raises ProbeFailed."""
+        """GET ``path``: ``(HTTP status, body bytes)``; anything but HTTP 200 raises RequestFailed."""
         failure = None
         try:
             response = self.opener(self.url + path, method="GET", timeout=self.timeout,
@@ -195,7 +203,7 @@ def probe_web(url, report_status=False, timeout=10, validate_certs=True, opener=
 
     Returns ``{url, status, ok, database_version}`` (plus ``report_migration_status`` when asked).
     """
-    web = Probe("web", url, timeout, validate_certs, opener)
+    web = AppClient("web", url, timeout, validate_certs, opener)
     status, document = web.get_json(VERSION_PATH)
     version = document.get("successMessage") if isinstance(document, dict) else None
     if version is None or "%s" % version == "":
@@ -211,7 +219,7 @@ def probe_web(url, report_status=False, timeout=10, validate_certs=True, opener=
 
 def probe_background(url, timeout=10, validate_certs=True, opener=open_url):
     """Probe the background app (Hangfire) at its root page: ``{url, status, ok}``."""
-    background = Probe("background", url, timeout, validate_certs, opener)
+    background = AppClient("background", url, timeout, validate_certs, opener)
     status, _body = background.get(BACKGROUND_PATH)
     return {"url": background.shown_url, "status": status, "ok": True}
 
@@ -220,9 +228,9 @@ def check_report_status(result, database_status, after_reset):
     """Fail unless the report pages see the report step as the database has it, and as success after a reset."""
     seen = result["report_migration_status"]
     if seen != database_status or (after_reset and seen != "success"):
-        raise ProbeFailed("the report pages see the report step as %s but the database says %s%s"
-                          % (seen, database_status, "; after a reset both must say success" if after_reset else ""),
-                          result)
+        raise RequestFailed("the report pages see the report step as %s but the database says %s%s"
+                            % (seen, database_status, "; after a reset both must say success" if after_reset else ""),
+                            result)
 
 
 def probe(params, opener=open_url):
@@ -230,24 +238,24 @@ def probe(params, opener=open_url):
 
     The web app first, then the background app. Returns the task result:
     ``web`` and ``background`` (each only when its URL is given) and, with
-    ``report_status``, ``report_migration_status``. Raises ProbeFailed, whose
+    ``report_status``, ``report_migration_status``. Raises RequestFailed, whose
     ``result`` holds the apps probed so far, at the first app that fails.
     """
     if params.get("report_status") and not params.get("web_url"):
-        raise ProbeFailed("report_status needs web_url: the report pages' status comes from the web app")
+        raise RequestFailed("report_status needs web_url: the report pages' status comes from the web app")
     compare = params.get("database_report_status") is not None or params.get("after_reset")
     if compare and not params.get("report_status"):
-        raise ProbeFailed("database_report_status and after_reset need report_status: true, which reads what "
-                          "the report pages see")
+        raise RequestFailed("database_report_status and after_reset need report_status: true, which reads what "
+                            "the report pages see")
     if params.get("timeout") is not None and params["timeout"] <= 0:
-        raise ProbeFailed("timeout must be a positive number of seconds, not %s" % params["timeout"])
+        raise RequestFailed("timeout must be a positive number of seconds, not %s" % params["timeout"])
     timeout = params.get("timeout") or 10
     validate_certs = params.get("validate_certs", True)
     result = {}
     if params.get("web_url"):
         try:
             web = probe_web(params["web_url"], params.get("report_status"), timeout, validate_certs, opener)
-        except ProbeFailed as exc:
+        except RequestFailed as exc:
             exc.result = {"web": exc.result}
             raise
         if "report_migration_status" in web:
@@ -258,7 +266,7 @@ def probe(params, opener=open_url):
     if params.get("background_url"):
         try:
             result["background"] = probe_background(params["background_url"], timeout, validate_certs, opener)
-        except ProbeFailed as exc:
+        except RequestFailed as exc:
             exc.result = dict(result, background=exc.result)
             raise
     return result

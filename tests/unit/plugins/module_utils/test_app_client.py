@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.support.standin_app import HANGFIRE_PAGE, StandinApp
 
-from ansible_collections.ceds.generate.plugins.module_utils import app_probe
+from ansible_collections.ceds.generate.plugins.module_utils import app_client
 
 REPORT_STATUS = {"reportMigrationStatusCode": "pending", "reportLastMigrationTriggerDate": None,
                  "odsMigrationStatusCode": None, "rdsMigrationStatusCode": None}
@@ -63,13 +63,13 @@ def closed_port_url():
 
 
 def failure(**given):
-    with pytest.raises(app_probe.ProbeFailed) as caught:
-        app_probe.probe(params(**given))
+    with pytest.raises(app_client.RequestFailed) as caught:
+        app_client.probe(params(**given))
     return caught.value
 
 
 def test_both_apps_answer(web, background):
-    assert app_probe.probe(params(web_url=web.url + "/", background_url=background.url)) == {
+    assert app_client.probe(params(web_url=web.url + "/", background_url=background.url)) == {
         "web": {"url": web.url, "status": 200, "ok": True, "database_version": "13.1"},
         "background": {"url": background.url, "status": 200, "ok": True},
     }
@@ -78,13 +78,13 @@ def test_both_apps_answer(web, background):
 
 
 def test_report_status_reads_what_the_report_pages_see(web):
-    result = app_probe.probe(params(web_url=web.url, report_status=True))
+    result = app_client.probe(params(web_url=web.url, report_status=True))
     assert result["report_migration_status"] == "pending"
     assert web.requests == [("GET", "/api/app/about/getvers"), ("GET", "/api/app/datamigrations/currentmigrationstatus")]
 
 
 def test_report_status_that_agrees_with_the_database_passes(web):
-    result = app_probe.probe(params(web_url=web.url, report_status=True, database_report_status="pending"))
+    result = app_client.probe(params(web_url=web.url, report_status=True, database_report_status="pending"))
     assert result["report_migration_status"] == "pending"
 
 
@@ -133,18 +133,18 @@ def test_https_app_with_a_self_signed_certificate_passes_only_without_validation
                      tls=self_signed).start()
     try:
         # Unverified first: the context shared by later requests must still verify when asked to.
-        assert app_probe.probe(params(web_url=app.url, validate_certs=False))["web"]["ok"] is True
+        assert app_client.probe(params(web_url=app.url, validate_certs=False))["web"]["ok"] is True
         refused = str(failure(web_url=app.url, validate_certs=True))
         assert refused.startswith("web app %s: cannot connect for /api/app/about/getvers: " % app.url)
         assert "CERTIFICATE_VERIFY_FAILED" in refused and "\n" not in refused
-        assert app_probe.probe(params(web_url=app.url, validate_certs=False))["web"]["ok"] is True
+        assert app_client.probe(params(web_url=app.url, validate_certs=False))["web"]["ok"] is True
     finally:
         app.stop()
     assert app.requests == [("GET", "/api/app/about/getvers")] * 2
 
 
 def test_no_url_probes_nothing():
-    assert app_probe.probe(params()) == {}
+    assert app_client.probe(params()) == {}
 
 
 def test_web_app_error_names_the_app_the_url_the_status_and_the_page(web, background):
@@ -238,6 +238,6 @@ def test_timeout_must_be_positive():
 
 
 def test_probes_never_request_urls_that_start_or_cancel_migrations(web, background):
-    app_probe.probe(params(web_url=web.url, background_url=background.url, report_status=True))
+    app_client.probe(params(web_url=web.url, background_url=background.url, report_status=True))
     for _method, path in web.requests + background.requests:
         assert not path.lower().startswith("/api/datamigration/")
