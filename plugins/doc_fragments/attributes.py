@@ -8,16 +8,20 @@ __metaclass__ = type
 
 
 class ModuleDocFragment(object):
-    """Attributes of the modules whose action plugin runs their code in Ansible's worker, on the controller:
-    no async, no module process of their own, no diff. Used with ansible.builtin.action_common_attributes, which
+    """Attributes of the modules whose action plugin runs their code in Ansible's worker, on the controller: an
+    action plugin and check mode, no async, no module process of their own, no diff. Used with ansible.builtin.action_common_attributes, which
     describes each attribute."""
 
     IN_THE_WORKER = r"""
 attributes:
+  action:
+    support: full
   async:
     support: none
   bypass_host_loop:
     support: none
+  check_mode:
+    support: full
   diff_mode:
     support: none
   platform:

@@ -68,10 +68,8 @@ extends_documentation_fragment:
   - ceds.generate.attributes.in_the_worker
 attributes:
   action:
-    support: full
     details: The action plugin runs the probes in the worker process; the module runs the same code elsewhere.
   check_mode:
-    support: full
     details: The probes only read, so they run in check mode too, with the same result.
 seealso:
   - module: ceds.generate.data_migrations

@@ -133,10 +133,8 @@ extends_documentation_fragment:
   - ceds.generate.attributes.in_the_worker
 attributes:
   action:
-    support: full
     details: The action plugin runs the requests and the reads in the worker process, on the controller.
   check_mode:
-    support: full
     details: Reads the database and says, per type, what would be triggered and why or why not; sends no request.
 seealso:
   - module: ceds.generate.data_migrations
