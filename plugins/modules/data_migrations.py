@@ -55,42 +55,10 @@ description:
     or no pyodbc in that Python, it runs as a module process on the host instead.
 author:
   - ceds.generate contributors (@ceds-generate-ops)
-options:
-  state:
-    description:
-      - V(status) only reads and reports.
-      - V(reset) also resets failed steps to C(success) when that is needed and safe.
-    type: str
-    choices: [status, reset]
-    default: status
-  history_lines:
-    description:
-      - Lines of C(DataMigrationHistories) reported per failed step in C(last_errors), newest first, from the
-        step's last trigger on (0 to 100).
-    type: int
-    default: 5
-  audit:
-    description:
-      - Write one C(DataMigrationHistories) line per reset step, in the reset's transaction, saying what was
-        reset from what and by this module, so Generate's own history shows it.
-    type: bool
-    default: true
-  unlock_reports:
-    description:
-      - When the reset sets the C(report) step to C(success), also unlock every locked report
-        (C(GenerateReports.IsLocked = 1)), as Generate's own error path does, in the reset's transaction, with an
-        audit line naming them.
-      - Use it when no re-run of C(report) follows. The default keeps them locked, because a re-run of C(report)
-        processes exactly the locked reports (the selection the user saved).
-    type: bool
-    default: false
-  audit_note:
-    description:
-      - Text added to each audit line, for example an AWX job id or a ticket number (at most 500 characters).
-    type: str
 extends_documentation_fragment:
   - ceds.generate.connection
   - ceds.generate.hangfire
+  - ceds.generate.reset
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
   - ansible.builtin.action_common_attributes.flow

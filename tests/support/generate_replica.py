@@ -150,6 +150,9 @@ class SharedTimer:
 
 BEATS = SharedTimer()
 _SLOTS = threading.BoundedSemaphore(CONNECTIONS)
+# Connecting and disconnecting, one thread at a time: a run crashed inside the ODBC driver's disconnect while several
+# replica workers closed their connections at once.
+_CONNECTING = threading.Lock()
 _REGISTRY_LOCK = threading.Lock()
 # Per database (connection string, Hangfire schema): the lock that stands for Hangfire's distributed job locks
 # (sp_getapplock) and its fetch's row locks; the JobQueue rows that 1.7 workers hold in their open transactions;
@@ -231,14 +234,16 @@ class Database:
     def cursor(self):
         """A cursor on a new autocommit connection, closed afterwards; at most CONNECTIONS open in the process."""
         with _SLOTS:
-            connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
+            with _CONNECTING:
+                connection = pyodbc.connect(self.connection_string, autocommit=True, timeout=5)
             try:
                 if self._kind is None:
                     name = ("%s" % connection.getinfo(pyodbc.SQL_DBMS_NAME)).lower()
                     self._kind = "sqlite" if "sqlite" in name else "postgresql" if "postgres" in name else "sqlserver"
                 yield connection.cursor()
             finally:
-                connection.close()
+                with _CONNECTING:
+                    connection.close()
 
     @property
     def kind(self):
