@@ -452,5 +452,6 @@ def test_status_job_reports_an_unreachable_environment_as_such_and_the_others_in
     assert far_row["error"].endswith("the inventory sets ansible_connection: ssh for this environment: set it to "
                                      "local, or remove it, to check it from the controller")
     assert job.stats()["failures"] == {"far": 1, "failed": 1}
-    with open(os.path.join(job.artifacts, "reports", "migration_status.json"), encoding="utf-8") as handle:
+    summary_path = os.path.join(job.artifacts, "reports", "migration_status-job%s.json" % job.job_id)
+    with open(summary_path, encoding="utf-8") as handle:
         assert json.load(handle) == summary

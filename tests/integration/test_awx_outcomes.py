@@ -42,6 +42,8 @@ def with_apps(stack, database, variables):
 def written_summary(job, name):
     """The JSON summary the job left in its artifacts, and its Markdown text."""
     folder = os.path.join(job.artifacts, "reports")
+    # A job's summary names the job, so that the slices of a sliced job keep one each.
+    name = "%s-job%s" % (name, job.job_id)
     with open(os.path.join(folder, name + ".json"), encoding="utf-8") as handle:
         document = json.load(handle)
     with open(os.path.join(folder, name + ".md"), encoding="utf-8") as handle:

@@ -505,6 +505,33 @@ def test_the_variable_names_of_1_0_0_still_work_and_the_run_names_them_deprecate
             "generate_hangfire_server_timeout instead") in run.output
 
 
+@pytest.mark.every_release
+def test_slices_of_a_sliced_job_keep_a_summary_each_and_merge_summaries_makes_one(fleet):
+    for name, steps in (("env1", HEALTHY), ("env2", FAILED), ("env3", HEALTHY), ("env4", HEALTHY)):
+        fleet.add(name, "dev", sqlite(fleet.folder, name, steps))
+    # AWX's slicing: every second host from the first, and from the second; each slice is a job of its own.
+    for job_id, names in ((1001, ["env1", "env3"]), (1002, ["env2", "env4"])):
+        inventory = fleet.write_inventory([fleet[name] for name in names],
+                                          os.path.join(fleet.folder, "slice-%d.yml" % job_id))
+        ansible_run.run_playbook(os.path.join(PLAYBOOKS, "migration_status.yml"), inventory,
+                                 ["-e", "awx_job_id=%d" % job_id], workdir=fleet.folder)
+    written = sorted(os.listdir(fleet.reports_dir))
+    assert written == ["migration_status-job1001.json", "migration_status-job1001.md",
+                       "migration_status-job1002.json", "migration_status-job1002.md"]
+    merged = ansible_run.run_playbook(os.path.join(PLAYBOOKS, "merge_summaries.yml"), "localhost,",
+                                      ["-e", "generate_reports_dir=%s" % fleet.reports_dir], workdir=fleet.folder)
+    assert merged.rc == 2, merged.output[-3000:]
+    assert "1 environment(s) not ok: env2" in merged.output
+    with open(os.path.join(fleet.reports_dir, "migration_status.json"), encoding="utf-8") as handle:
+        document = json.load(handle)
+    assert [(row["environment"], row["outcome"]) for row in document["environments"]] == [
+        ("env1", "ok"), ("env2", "failed"), ("env3", "ok"), ("env4", "ok")]
+    assert document["failed_environments"] == ["env2"] and document["complete"] is True
+    assert document["merged_from"] == ["migration_status-job1001.json", "migration_status-job1002.json"]
+    with open(os.path.join(fleet.reports_dir, "migration_status.md"), encoding="utf-8") as handle:
+        assert "4 environments, 1 not ok: env2 (failed)." in handle.read()
+
+
 def test_an_empty_connection_variable_fails_the_environment_early_naming_it(fleet):
     environment = fleet.add("empty-password", "dev", sqlite(fleet.folder, "empty-password", FAILED))
     environment.variables["generate_db_password"] = "{{ lookup('ansible.builtin.env', 'NO_SUCH_PASSWORD_VARIABLE') }}"
