@@ -499,7 +499,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ceds.generate.plugins.module_utils import (
     connection,
-    connection_string,
     data_migrations,
 )
 
@@ -509,15 +508,7 @@ def main():
                            **data_migrations.argument_rules())
     connection.ensure_required_libs(module)
     result, secrets = data_migrations.execute(module.params, module.check_mode)
-    module.no_log_values.update(secrets)
-    connection_string.mask_everywhere(secrets)
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff", None)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    connection.finish(module, result, secrets)
 
 
 if __name__ == "__main__":

@@ -75,11 +75,11 @@ options:
         cancel fails the task before the database is read.
     type: dict
     suboptions:
-      poll:
+      poll: &poll
         description: As M(ceds.generate.migration_run)'s option of that name.
         type: int
         default: 30
-      timeout:
+      timeout: &timeout
         description: As M(ceds.generate.migration_run)'s option of that name.
         type: int
   rerun:
@@ -102,13 +102,8 @@ options:
         description: As M(ceds.generate.migration_run)'s option of that name.
         type: int
         default: 120
-      poll:
-        description: As M(ceds.generate.migration_run)'s option of that name.
-        type: int
-        default: 30
-      timeout:
-        description: As M(ceds.generate.migration_run)'s option of that name.
-        type: int
+      poll: *poll
+      timeout: *timeout
       http_timeout:
         description: As M(ceds.generate.migration_run)'s option of that name.
         type: int
@@ -181,7 +176,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ceds.generate.plugins.module_utils import (
     connection,
-    connection_string,
     data_migrations,
     environment_check,
 )
@@ -195,14 +189,7 @@ def main():
     def read_database(options):
         return data_migrations.execute(options, module.check_mode)
     check = environment_check.EnvironmentCheck(module.params, module.check_mode, None, read_database, module.log)
-    result = check.run()
-    module.no_log_values.update(check.secrets)
-    connection_string.mask_everywhere(check.secrets)
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    connection.finish(module, check.run(), check.secrets)
 
 
 if __name__ == "__main__":
