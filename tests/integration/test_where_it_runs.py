@@ -154,4 +154,7 @@ def test_environment_check_run_as_a_module_process_gives_what_its_action_gives(p
     assert module["failures"][0].startswith("Database: leave no failed or stuck step behind: failed steps: ods, rds, "
                                             "report")
     assert module["ansible_facts"]["generate_migrations"]["failed_steps"] == ["ods", "rds", "report"]
-    assert module["failed"] is True and pg_db.module_args()["password"] not in process.stdout
+    # From ansible-core 2.22 a module hands its secrets to the controller's masker in a key of Ansible's own
+    # (_ansible_...); everything else it returns must be free of them.
+    returned = json.dumps(dict((key, value) for key, value in module.items() if not key.startswith("_ansible")))
+    assert module["failed"] is True and pg_db.module_args()["password"] not in returned
