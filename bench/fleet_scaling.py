@@ -1,6 +1,8 @@
 # Copyright: Contributors to the ceds.generate collection
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Part 3: playbooks/migration_status.yml over growing fleets, against ping and one module task per environment.
+"""Part 3: the playbooks over growing fleets, against ping and one module task per environment.
+
+migration_status.yml, and reset_migrations.yml with nothing to reset (every environment is healthy).
 
 Each environment has a database of its own in the benchmark's cluster
 (healthy, copied from one seeded template) and a stand-in web and
@@ -18,6 +20,7 @@ from bench.playbook_runs import DATA_MIGRATIONS, PING, ROOT, alternate, median, 
 from tests.support.fleet import Fleet
 
 STATUS_PLAYBOOK = os.path.join(ROOT, "playbooks", "migration_status.yml")
+RESET_PLAYBOOK = os.path.join(ROOT, "playbooks", "reset_migrations.yml")
 TIERS = ("dev", "test", "prod")
 TEMPLATE = "bench_template"
 # A fleet run may take this long plus this much per environment before it counts as hung.
@@ -49,14 +52,15 @@ def build_fleet(cluster, folder, size):
 
 
 def playbooks(ansible):
-    """The playbooks compared: ping, one data_migrations status task per environment, migration_status.yml."""
+    """The playbooks compared: ping, one data_migrations status task per environment, migration_status.yml and
+    reset_migrations.yml."""
     ping = ansible.playbook("fleet_ping.yml", single_task_play("ping", PING, {}, hosts="generate"))
     module = ansible.playbook("fleet_module.yml", single_task_play("status", DATA_MIGRATIONS, {
         "state": "status", "server": "{{ generate_db_server }}", "port": "{{ generate_db_port }}",
         "database": "{{ generate_db_database }}", "username": "{{ generate_db_username }}",
         "password": "{{ generate_db_password }}", "driver": "{{ generate_db_driver }}",
         "connect_params": "{{ generate_db_connect_params | default(omit) }}"}, hosts="generate"))
-    return {"ping": ping, "module": module, "status": STATUS_PLAYBOOK}
+    return {"ping": ping, "module": module, "status": STATUS_PLAYBOOK, "reset": RESET_PLAYBOOK}
 
 
 def inventory(ansible, fleet, size):
@@ -89,7 +93,7 @@ def task_breakdown(records, size):
 
 
 def measure_size(ansible, fleet, size, forks, rounds, say):
-    """The three playbooks over ``size`` environments, alternating, ``rounds`` runs each: walls and paired ratios."""
+    """The playbooks over ``size`` environments, alternating, ``rounds`` runs each: walls and paired ratios."""
     path = inventory(ansible, fleet, size)
     results = alternate(rounds, [(name, runner(ansible, playbook, path, size, forks))
                                  for name, playbook in playbooks(ansible).items()])
@@ -99,14 +103,16 @@ def measure_size(ansible, fleet, size, forks, rounds, say):
         row[name + "_tasks"] = len(values[0][1])
         row[name + "_skipped"] = sum(1 for record in values[0][1] if record["status"] == "skipped")
     row["ratio"] = spread(paired_ratios(results, "status", "ping", 0))
+    row["ratio_reset"] = spread(paired_ratios(results, "reset", "ping", 0))
     row["ratio_module"] = spread(paired_ratios(results, "module", "ping", 0))
     # The breakdown of the run whose time is the median one.
     walls = [wall for wall, _records in results["status"]]
     typical = sorted(range(len(walls)), key=walls.__getitem__)[len(walls) // 2]
     row["status_breakdown"] = task_breakdown(results["status"][typical][1], size)
-    say("    %d environments: ping %.1f s, module %.1f s, migration_status.yml %.1f s (%.2fx, %.2fx to %.2fx)"
+    say("    %d environments: ping %.1f s, module %.1f s, migration_status.yml %.1f s (%.2fx, %.2fx to %.2fx), "
+        "reset_migrations.yml %.1f s (%.2fx)"
         % (size, row["ping"]["median"], row["module"]["median"], row["status"]["median"], row["ratio"]["median"],
-           row["ratio"]["min"], row["ratio"]["max"]))
+           row["ratio"]["min"], row["ratio"]["max"], row["reset"]["median"], row["ratio_reset"]["median"]))
     return row
 
 
@@ -116,8 +122,8 @@ def measure(ansible, fleet, sizes, forks, rounds, say):
     growth = None
     if len(rows) >= 2:
         base = rows[1] if len(rows) > 2 else rows[0]
-        growth = {"base": base["size"], "size": rows[-1]["size"],
-                  "status": linear_growth(base, rows[-1], "status"), "ping": linear_growth(base, rows[-1], "ping")}
+        growth = {"base": base["size"], "size": rows[-1]["size"], "status": linear_growth(base, rows[-1], "status"),
+                  "reset": linear_growth(base, rows[-1], "reset"), "ping": linear_growth(base, rows[-1], "ping")}
     return {"rows": rows, "growth": growth, "forks": forks, "rounds": rounds}
 
 

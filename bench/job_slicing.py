@@ -5,7 +5,9 @@
 AWX slices a job by sorting the inventory's hosts by name and giving slice k
 of n every n-th host from the k-th; each slice is a separate ansible-playbook
 run with an inventory that holds only its hosts (the groups and their
-variables stay). The slices share one reports folder, as on a shared volume.
+variables stay). The slices share one reports folder, as on a shared volume;
+each writes its own summary (named by its job id), and a workflow step,
+playbooks/merge_summaries.yml, merges them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ import shutil
 import time
 
 from bench.fleet_scaling import STATUS_PLAYBOOK, TIMEOUT_PER_ENVIRONMENT, TIMEOUT_SECONDS
+from bench.playbook_runs import ROOT
+
+MERGE_PLAYBOOK = os.path.join(ROOT, "playbooks", "merge_summaries.yml")
 
 # AWX's job ids of the slices: any number, passed as AWX passes it.
 FIRST_JOB_ID = 1001
@@ -71,10 +76,22 @@ def measure(ansible, fleet, size, count, forks):
             shown = sorted(set(re.findall(r"\b(env\d+)\b", summary_text(run.output))))
             results.append({"slice": number, "hosts": names, "rc": returncode, "summary_hosts": shown})
     handled = [name for result in results for name in result["hosts"]]
+    merge = os.path.join(ansible.workdir, "merge-inventory.ini")
+    with open(merge, "w", encoding="utf-8") as handle:
+        handle.write("localhost\n")
+    with ansible.start(MERGE_PLAYBOOK, merge, ["-e", "generate_reports_dir=%s" % fleet.reports_dir]) as run:
+        merged_rc = run.wait(TIMEOUT_SECONDS)
+    merged_path = os.path.join(fleet.reports_dir, "migration_status.json")
+    merged = []
+    if os.path.exists(merged_path):
+        with open(merged_path, encoding="utf-8") as handle:
+            merged = sorted(row["environment"] for row in json.load(handle)["environments"])
     return {
         "size": size, "count": count, "wall": time.perf_counter() - started, "slices": results,
         "each_once": sorted(handled) == sorted(environments) and len(handled) == len(set(handled)),
         "summary_per_slice": all(result["summary_hosts"] == sorted(result["hosts"]) for result in results),
         "all_ok": all(result["rc"] == 0 for result in results),
         "report_files": report_files(fleet.reports_dir),
+        "merged_rc": merged_rc,
+        "merged_each_once": merged == sorted(environments),
     }

@@ -19,10 +19,10 @@ __metaclass__ = type
 
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.ceds.generate.plugins.module_utils import connection, data_migrations
+from ansible_collections.ceds.generate.plugins.module_utils import data_migrations
 from ansible_collections.ceds.generate.plugins.plugin_utils.action_module import ModuleActionBase
 from ansible_collections.ceds.generate.plugins.plugin_utils.task_environment import (
-    interpreter_is_this_python,
+    module_code_runs_here,
     remove_module_tmpdir,
 )
 
@@ -48,10 +48,4 @@ class ActionModule(ModuleActionBase):
     def runs_here(self, task_vars):
         """Whether the module would run in this process's place: a local connection, as this user, now, with
         this Python."""
-        return (
-            self._connection.transport == "local"
-            and not self._play_context.become
-            and not self._task.async_val
-            and connection.pyodbc is not None
-            and interpreter_is_this_python(self, task_vars)
-        )
+        return module_code_runs_here(self, task_vars)

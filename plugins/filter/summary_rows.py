@@ -1,13 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: Contributors to the ceds.generate collection
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The rows of a run's summary, built once from what each environment's tasks registered."""
+"""The rows of a run's summary, from what ceds.generate.environment_check registered for each environment."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import os
+
+from ansible_collections.ceds.generate.plugins.module_utils.environment_check import (
+    check_failures,
+    one_line,
+    registered,
+)
 
 
 # What the summary keeps of each re-run of ceds.generate.migration_run.
@@ -22,90 +28,30 @@ NOT_CHECKED = {
 }
 
 
-def _registered(variables, name):
-    """A registered result, or {} when the task did not run (skipped, or never reached)."""
-    result = variables.get(name)
-    if not result or result.get("skipped"):
-        return {}
-    return result
+def checks_of(variables):
+    """What ceds.generate.environment_check registered for an environment (its parts by name), {} when it did not
+    run."""
+    return registered(variables, "environment_check")
 
 
-def _one_line(text):
-    return " ".join(("%s" % text).split())
-
-
-def _message(result):
-    """A failed result's message, without the "Task failed: " that ansible-core 2.19 puts before it."""
-    message = _one_line(result.get("msg") or "failed")
-    return message[len("Task failed: "):] if message.startswith("Task failed: ") else message
-
-
-def _task_failure(results, name, check):
-    """``["<check>: <message>"]`` when the task registered as ``name`` failed, else []."""
-    result = _registered(results, name)
-    return ["%s: %s" % (check, _message(result))] if result.get("failed") else []
-
-
-def unreachable_advice(connection, setting):
-    """What decides that an environment is reached over ``connection``, and what to set instead."""
-    if setting == "ansible_connection":
-        return ("the inventory sets ansible_connection: %s for this environment: set it to local, or remove it, to "
-                "check it from the controller" % connection)
-    return ("the inventory sets ansible_host for this environment, so Ansible connects to it over %s: remove "
-            "ansible_host, or set ansible_connection: local, to check it from the controller" % connection)
-
-
-def check_failures(results, reset=False, check_mode=False):
-    """Every failed check of one environment, one line each ("<check>: <what it found>"), in the order they ran.
-
-    results: what the environment's tasks registered (app_probes, background_probe, migration, web_status,
-    rerun), the connection it was reached over and the inventory setting that chose it (connection,
-    connection_setting), and generate_migrations, the migrations as the database holds them at the end.
-    """
-    failures = (_task_failure(results, "app_probes", "Web and background apps: answer the read-only probes")
-                + _task_failure(results, "background_probe", "Background app: answer the read-only probe"))
-    probes_failed = bool(failures)
-    migration = _registered(results, "migration")
-    database = "Database: %s" % ("reset failed steps" if reset else "read the migration status")
-    facts = results.get("generate_migrations") or {}
-    if migration.get("unreachable"):
-        failures.append("%s: unreachable over %s: %s; %s" % (
-            database, results.get("connection"), _message(migration),
-            unreachable_advice(results.get("connection"), results.get("connection_setting"))))
-    elif migration.get("failed"):
-        failures.append("%s: %s" % (database, _message(migration)))
-    elif migration and facts.get("state") == "failed" and not migration.get("changed"):
-        # Failed steps this run did not (or, in check mode, would not) reset: a deferred or held back reset, or
-        # any failed step when only reporting.
-        errors = facts.get("last_errors") or []
-        last = ("; last error: %s" % _one_line(errors[0].get("message"))) if errors else ""
-        if reset and probes_failed:
-            failures.append("Database: reset held back by the failed web and background apps check: %s%s"
-                            % (_message(migration), last))
-        else:
-            failures.append("Database: leave no failed or stuck step behind: %s%s" % (_message(migration), last))
-    rerun_failures = _task_failure(results, "rerun", "Re-run: Generate's own migration of the reset steps")
-    failures += rerun_failures + _task_failure(
-        results, "web_status", "Web app: agree with the database, and show success after a reset")
-    # The report pages' own rule, on what the database holds after the run (the facts are the newest: a re-run's
-    # when one ran); a dry run that would reset is judged by the run that resets.
-    if (migration and not migration.get("failed") and not migration.get("unreachable") and not rerun_failures
-            and facts.get("reports_blocked") and not (check_mode and migration.get("changed"))):
-        failures.append("Report pages: open after the run: the report pages are blocked: %s"
-                        % facts.get("reports_blocked_reason"))
-    return failures
+def failure_of(variables):
+    """Why an environment failed, on one line, or None: its failed checks, or the error that stopped its check."""
+    failures = checks_of(variables).get("failures") or []
+    failure = variables.get("environment_failure")
+    return failure if failure is not None else ("; ".join(failures) if failures else None)
 
 
 def outcome_of(variables, in_progress=()):
     """An environment's outcome: ok only when its database was read and every check passed in this run."""
-    failure = variables.get("environment_failure")
-    migration = _registered(variables, "migration")
+    failure = failure_of(variables)
+    checks = checks_of(variables)
+    migration = registered(checks, "migration")
     read = bool(migration) and not migration.get("failed") and not migration.get("unreachable")
     if failure is None:
         if read:
             return "ok"
         return "not finished" if variables.get("inventory_hostname") in in_progress else "not reached"
-    if _registered(variables, "held_back").get("failed"):
+    if checks.get("held_back"):
         return "stopped before prod"
     if migration.get("unreachable"):
         return "unreachable"
@@ -114,13 +60,14 @@ def outcome_of(variables, in_progress=()):
 
 def summary_row(variables, check_mode=False, reset=False, in_progress=()):
     """One environment's row, from its host variables."""
-    failure = variables.get("environment_failure")
+    failure = failure_of(variables)
     outcome = outcome_of(variables, in_progress)
-    probed = _registered(variables, "app_probes")
-    background_probe = _registered(variables, "background_probe")
-    migration = _registered(variables, "migration")
-    rerun = _registered(variables, "rerun")
-    web_status = _registered(variables, "web_status")
+    checks = checks_of(variables)
+    probed = registered(checks, "app_probes")
+    background_probe = registered(checks, "background_probe")
+    migration = registered(checks, "migration")
+    rerun = registered(checks, "rerun")
+    web_status = registered(checks, "web_status")
     read = outcome in ("ok", "failed")
     before = (migration.get("before") or {}) if read else {}
     facts = ((migration.get("ansible_facts") or {}).get("generate_migrations") or {}) if read else {}
@@ -131,7 +78,7 @@ def summary_row(variables, check_mode=False, reset=False, in_progress=()):
     if outcome in NOT_CHECKED:
         error = NOT_CHECKED[outcome]
     else:
-        error = _one_line(failure) if failure is not None else None
+        error = one_line(failure) if failure is not None else None
     return {
         "environment": variables.get("inventory_hostname"),
         "outcome": outcome,
@@ -160,7 +107,7 @@ def evidence_of(facts):
     hangfire = facts.get("hangfire") or {}
     jobs = hangfire.get("jobs") or []
     return {
-        "decided_by": facts.get("evidence"),
+        "decided_by": facts.get("decided_by", facts.get("evidence")),
         "live_servers": len([server for server in hangfire.get("servers") or [] if server.get("alive")]),
         "running_jobs": [job.get("id") for job in jobs if job.get("status") == "running"],
         "queued_jobs": [job.get("id") for job in jobs if job.get("status") == "queued"],

@@ -16,6 +16,7 @@ from ansible_collections.ceds.generate.plugins.module_utils.connection_options i
 from ansible_collections.ceds.generate.plugins.module_utils.connection_string import (
     ConnectionOptionsError,
     build_connection_string,
+    mask_everywhere,
     parse_connection_string,
     scrub,
     secrets_of,
@@ -43,6 +44,20 @@ def ensure_required_libs(module):
     missing = missing_libs()
     if missing:
         module.fail_json(msg=missing, exception=PYODBC_IMPORT_ERROR)
+
+
+def finish(module, result, secrets):
+    """End a module process with ``result``: ``secrets`` kept out of all it returns, its warnings warned, its diff
+    only in diff mode, failed or not as the result says."""
+    module.no_log_values.update(secrets)
+    mask_everywhere(secrets)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    if not module._diff:  # pylint: disable=protected-access
+        result.pop("diff", None)
+    if result.pop("failed", False):
+        module.fail_json(**result)
+    module.exit_json(**result)
 
 
 class DatabaseError(Exception):

@@ -55,42 +55,10 @@ description:
     or no pyodbc in that Python, it runs as a module process on the host instead.
 author:
   - ceds.generate contributors (@ceds-generate-ops)
-options:
-  state:
-    description:
-      - V(status) only reads and reports.
-      - V(reset) also resets failed steps to C(success) when that is needed and safe.
-    type: str
-    choices: [status, reset]
-    default: status
-  history_lines:
-    description:
-      - Lines of C(DataMigrationHistories) reported per failed step in C(last_errors), newest first, from the
-        step's last trigger on (0 to 100).
-    type: int
-    default: 5
-  audit:
-    description:
-      - Write one C(DataMigrationHistories) line per reset step, in the reset's transaction, saying what was
-        reset from what and by this module, so Generate's own history shows it.
-    type: bool
-    default: true
-  unlock_reports:
-    description:
-      - When the reset sets the C(report) step to C(success), also unlock every locked report
-        (C(GenerateReports.IsLocked = 1)), as Generate's own error path does, in the reset's transaction, with an
-        audit line naming them.
-      - Use it when no re-run of C(report) follows. The default keeps them locked, because a re-run of C(report)
-        processes exactly the locked reports (the selection the user saved).
-    type: bool
-    default: false
-  audit_note:
-    description:
-      - Text added to each audit line, for example an AWX job id or a ticket number (at most 500 characters).
-    type: str
 extends_documentation_fragment:
   - ceds.generate.connection
   - ceds.generate.hangfire
+  - ceds.generate.reset
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
   - ansible.builtin.action_common_attributes.flow
@@ -531,7 +499,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ceds.generate.plugins.module_utils import (
     connection,
-    connection_string,
     data_migrations,
 )
 
@@ -541,15 +508,7 @@ def main():
                            **data_migrations.argument_rules())
     connection.ensure_required_libs(module)
     result, secrets = data_migrations.execute(module.params, module.check_mode)
-    module.no_log_values.update(secrets)
-    connection_string.mask_everywhere(secrets)
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    if not module._diff:
-        result.pop("diff", None)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    connection.finish(module, result, secrets)
 
 
 if __name__ == "__main__":

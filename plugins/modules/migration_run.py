@@ -245,7 +245,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ceds.generate.plugins.module_utils import (
     connection,
-    connection_string,
     migration_run,
 )
 
@@ -255,13 +254,7 @@ def main():
                            **migration_run.argument_rules())
     connection.ensure_required_libs(module)
     result, secrets = migration_run.execute(module.params, module.check_mode, say=module.log)
-    module.no_log_values.update(secrets)
-    connection_string.mask_everywhere(secrets)
-    for warning in result.pop("warnings", []):
-        module.warn(warning)
-    if result.pop("failed", False):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    connection.finish(module, result, secrets)
 
 
 if __name__ == "__main__":

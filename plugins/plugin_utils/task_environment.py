@@ -24,6 +24,7 @@ from ansible import constants as C
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.errors import UnsupportedError
 
+from ansible_collections.ceds.generate.plugins.module_utils.connection import pyodbc
 from ansible_collections.ceds.generate.plugins.module_utils.connection_string import hide_secrets
 
 
@@ -58,6 +59,18 @@ def interpreter_is_this_python(action, task_vars):
     if not interpreter or interpreter in ("auto", "auto_silent", "auto_legacy", "auto_legacy_silent"):
         return True
     return os.path.realpath(interpreter) == os.path.realpath(sys.executable)
+
+
+def module_code_runs_here(action, task_vars):
+    """Whether a module's code would run in this worker's place: a local connection, as this user, now, with this
+    Python, which has pyodbc."""
+    return (
+        action._connection.transport == "local"  # pylint: disable=protected-access
+        and not action._play_context.become  # pylint: disable=protected-access
+        and not action._task.async_val  # pylint: disable=protected-access
+        and pyodbc is not None
+        and interpreter_is_this_python(action, task_vars)
+    )
 
 
 def remove_module_tmpdir(action):

@@ -39,6 +39,9 @@ from tests.support.standin_app import StandinGenerate
 
 EXECUTION_ENVIRONMENT = os.path.join(ROOT, "execution-environment.yml")
 # Generate's error line of FAILED_HISTORY, the one a failed status job names.
+# The one task that checks each environment, as the status and the reset playbooks name it.
+STATUS_TASK = "Environment: check the apps and the database"
+RESET_TASK = "Environment: check the apps and the database, and reset failed steps"
 FAILED_ERROR = [message for _type, _age, message in FAILED_HISTORY if message.startswith("Error")][0]
 
 
@@ -146,7 +149,7 @@ def test_status_job_over_the_fleet_fails_on_a_failed_environment_and_caches_its_
         credential=generate_login.credential)
 
     assert (status, job.runner.rc) == ("failed", 2), job.output()
-    facts = job.results("Database: read the migration status")
+    facts = dict(job.results(STATUS_TASK), **job.results(STATUS_TASK, "runner_on_failed"))
     assert facts["dev"]["ansible_facts"]["generate_migrations"]["state"] == "failed"
     assert facts["dev"]["ansible_facts"]["generate_migrations"]["failed_steps"] == ["ods"]
     assert facts["test"]["ansible_facts"]["generate_migrations"]["state"] == "ok"
@@ -206,7 +209,7 @@ def test_check_job_of_the_reset_template_shows_the_diff_and_writes_nothing(tmp_p
     assert (status, job.runner.rc) == ("successful", 0), job.output()
     # The template prompts for all of it: AWX took the job type, the limit and the credential.
     assert job.ignored_fields == {}
-    reset = job.results("Database: reset failed steps")["dev"]
+    reset = job.results(RESET_TASK)["dev"]["migration"]
     assert reset["changed"] is True
     assert [(step["type_code"], step["from"]) for step in reset["reset_steps"]] == [
         ("ods", "error"), ("rds", "pending"), ("report", "pending")]
@@ -449,5 +452,6 @@ def test_status_job_reports_an_unreachable_environment_as_such_and_the_others_in
     assert far_row["error"].endswith("the inventory sets ansible_connection: ssh for this environment: set it to "
                                      "local, or remove it, to check it from the controller")
     assert job.stats()["failures"] == {"far": 1, "failed": 1}
-    with open(os.path.join(job.artifacts, "reports", "migration_status.json"), encoding="utf-8") as handle:
+    summary_path = os.path.join(job.artifacts, "reports", "migration_status-job%s.json" % job.job_id)
+    with open(summary_path, encoding="utf-8") as handle:
         assert json.load(handle) == summary

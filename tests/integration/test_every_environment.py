@@ -182,7 +182,7 @@ def test_a_status_run_interrupted_as_awx_cancels_it_leaves_a_summary_of_what_was
             # Cancelled while the second environment's probe waits: its task has started, and no result for
             # the second environment has been printed since.
             deadline = time.monotonic() + 120
-            while "answer the read-only probes] *" not in open(output_path, encoding="utf-8").read().partition(
+            while "check the apps and the database] *" not in open(output_path, encoding="utf-8").read().partition(
                     "[second")[2].split("[second")[-1]:
                 assert time.monotonic() < deadline and process.poll() is None, open(output_path).read()
                 time.sleep(0.2)

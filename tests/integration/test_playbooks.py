@@ -105,7 +105,8 @@ class ResetScenario:
         self.reset = fleet.run("reset_migrations.yml", "--diff", "-e", "generate_serial=1",
                                "-e", "generate_audit_note=CHG-1234 awx_job_id=42")
         self.after_reset = self.snapshots()
-        self.reset_summary = summary(fleet)
+        # A run with awx_job_id names the job in its summary's file name, as the slices of a sliced AWX job need.
+        self.reset_summary = summary(fleet, "reset_migrations-job42")
         self.second = fleet.run("reset_migrations.yml")
         self.after_second = self.snapshots()
 
@@ -161,7 +162,7 @@ def test_reset_writes_one_audit_line_per_reset_step(scenario):
 
 @pytest.mark.every_release
 def test_reset_rolls_out_dev_then_test_then_prod_one_environment_at_a_time(scenario):
-    hosts = [record["host"] for record in scenario.reset.records if record["action"].endswith("data_migrations")]
+    hosts = [record["host"] for record in scenario.reset.records if record["action"].endswith("environment_check")]
     order = [host for number, host in enumerate(hosts) if number == 0 or hosts[number - 1] != host]
     assert order == ["dev-pg", "dev-healthy", "test-stuck", "prod-failed"]
 
@@ -335,7 +336,7 @@ def test_stop_before_prod_holds_prod_back_after_an_earlier_failure(fleet):
     prod = fleet.add("prod-failed", "prod", sqlite(fleet.folder, "prod-failed", FAILED))
     before = prod.database.snapshot()
     run = fleet.run("reset_migrations.yml", "-e", "generate_stop_before_prod=true")
-    assert run.rc == 2
+    assert run.rc == 2, run.output[-4000:]
     assert prod.database.snapshot() == before
     assert prod.standin.requests == []
     found = rows(summary(fleet)[0])
@@ -503,6 +504,33 @@ def test_the_variable_names_of_1_0_0_still_work_and_the_run_names_them_deprecate
     assert ("DEPRECATED (removed in ceds.generate 2.0.0): generate_db_name is set for renamed: set "
             "generate_db_database instead; generate_server_timeout is set for renamed: set "
             "generate_hangfire_server_timeout instead") in run.output
+
+
+@pytest.mark.every_release
+def test_slices_of_a_sliced_job_keep_a_summary_each_and_merge_summaries_makes_one(fleet):
+    for name, steps in (("env1", HEALTHY), ("env2", FAILED), ("env3", HEALTHY), ("env4", HEALTHY)):
+        fleet.add(name, "dev", sqlite(fleet.folder, name, steps))
+    # AWX's slicing: every second host from the first, and from the second; each slice is a job of its own.
+    for job_id, names in ((1001, ["env1", "env3"]), (1002, ["env2", "env4"])):
+        inventory = fleet.write_inventory([fleet[name] for name in names],
+                                          os.path.join(fleet.folder, "slice-%d.yml" % job_id))
+        ansible_run.run_playbook(os.path.join(PLAYBOOKS, "migration_status.yml"), inventory,
+                                 ["-e", "awx_job_id=%d" % job_id], workdir=fleet.folder)
+    written = sorted(os.listdir(fleet.reports_dir))
+    assert written == ["migration_status-job1001.json", "migration_status-job1001.md",
+                       "migration_status-job1002.json", "migration_status-job1002.md"]
+    merged = ansible_run.run_playbook(os.path.join(PLAYBOOKS, "merge_summaries.yml"), "localhost,",
+                                      ["-e", "generate_reports_dir=%s" % fleet.reports_dir], workdir=fleet.folder)
+    assert merged.rc == 2, merged.output[-3000:]
+    assert "1 environment(s) not ok: env2" in merged.output
+    with open(os.path.join(fleet.reports_dir, "migration_status.json"), encoding="utf-8") as handle:
+        document = json.load(handle)
+    assert [(row["environment"], row["outcome"]) for row in document["environments"]] == [
+        ("env1", "ok"), ("env2", "failed"), ("env3", "ok"), ("env4", "ok")]
+    assert document["failed_environments"] == ["env2"] and document["complete"] is True
+    assert document["merged_from"] == ["migration_status-job1001.json", "migration_status-job1002.json"]
+    with open(os.path.join(fleet.reports_dir, "migration_status.md"), encoding="utf-8") as handle:
+        assert "4 environments, 1 not ok: env2 (failed)." in handle.read()
 
 
 def test_an_empty_connection_variable_fails_the_environment_early_naming_it(fleet):

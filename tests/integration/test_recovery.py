@@ -232,9 +232,8 @@ def test_check_mode_locks_nothing_triggers_nothing_and_says_what_it_would(fleet)
     assert run.rc == 0, run.output[-3000:]
     assert triggers(failed) == [] and failed.database.snapshot() == before
     assert locked_reports(failed.database) == []
-    [record] = [record for record in run.records
-                if record["action"] == "ceds.generate.migration_run" and record["status"] != "skipped"]
-    [entry] = record["result"]["runs"]
+    [record] = [record for record in run.records if record["action"] == "ceds.generate.environment_check"]
+    [entry] = record["result"]["rerun"]["runs"]
     assert (entry["type_code"], entry["outcome"]) == ("report", "would start")
     assert "would lock c002, then run report on reports c002" in entry["reason"]
 

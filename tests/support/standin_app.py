@@ -316,6 +316,9 @@ class StandinApp:
         # Routes that read the request's body: (method, path) -> function of the body's bytes -> (status, body).
         self.body_routes = {}
         self._listening = None
+        # While down: the port, bound but not listening, so that connections are refused and no other app of the
+        # machine (another test run's) is given the port meanwhile.
+        self._reserved = None
 
     @property
     def url(self):
@@ -345,6 +348,9 @@ class StandinApp:
         if self._listening is not None:
             listening, self._listening = self._listening, None
             LISTENER.remove(listening)
+        if self._reserved is not None:
+            reserved, self._reserved = self._reserved, None
+            reserved.close()
 
     def handle(self, connection):
         """Answer the requests of one accepted connection, then close it."""
@@ -371,7 +377,13 @@ class StandinApp:
         self.mode = mode
         if mode == "down":
             self.stop()
+            reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            reserved.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            reserved.bind(("127.0.0.1", self.port))
+            self.port = reserved.getsockname()[1]
+            self._reserved = reserved
         elif self._listening is None:
+            self.stop()
             self.start()
 
     def answer(self, request):

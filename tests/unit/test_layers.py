@@ -29,10 +29,11 @@ LAYERS = {
     "module_utils/migration_tables": 4,
     "module_utils/data_migrations": 5,
     "module_utils/migration_run": 6,
-    "plugin_utils/task_environment": 7,
-    "plugin_utils/action_module": 8,
+    "module_utils/environment_check": 7,
+    "plugin_utils/task_environment": 8,
+    "plugin_utils/action_module": 9,
 }
-TOP = 9  # modules, action plugins, filters, doc fragments
+TOP = 10  # modules, action plugins, filters, doc fragments
 # The files of pure decisions and SQL text: only the standard library and each other.
 PURE = ("module_utils/hangfire_state", "module_utils/migration_plan", "module_utils/migration_recovery",
         "module_utils/migration_report", "module_utils/migration_rows", "module_utils/statements")

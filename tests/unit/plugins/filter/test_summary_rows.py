@@ -1,4 +1,4 @@
-"""The summary's rows, built from what each environment's tasks registered."""
+"""The summary's rows, built from what each environment's check (ceds.generate.environment_check) registered."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ansible_collections.ceds.generate.plugins.filter.summary_rows import (
 
 PROBED = {"changed": False, "web": {"ok": True, "url": "http://web"}, "background": {"ok": True, "url": "http://bg"}}
 FACTS_AFTER = {"generate_migrations": {
-    "state": "ok", "database_version": "13.1", "evidence": "hangfire", "orphaned_jobs": [7], "hung_steps": [],
+    "state": "ok", "database_version": "13.1", "decided_by": "hangfire", "orphaned_jobs": [7], "hung_steps": [],
     "reports_blocked_reason": None,
     "hangfire": {"servers": [{"id": "a", "alive": True}, {"id": "b", "alive": False}],
                  "jobs": [{"id": 7, "status": "orphaned"}]},
@@ -20,8 +20,14 @@ RESET = {"changed": True, "before": {"state": "failed", "failed_steps": ["ods", 
          "reset_steps": [{"type_code": "ods", "from": "error"}], "ansible_facts": FACTS_AFTER}
 
 
-def host(name, **registered):
-    return dict(registered, inventory_hostname=name, generate_db_password="not in any row")
+def host(name, environment_failure=None, **checks):
+    """An environment's host variables: what its check registered, each check's result by its name."""
+    variables = dict(inventory_hostname=name, generate_db_password="not in any row")
+    if checks:
+        variables["environment_check"] = dict(checks, held_back=checks.get("held_back", False))
+    if environment_failure is not None:
+        variables["environment_failure"] = environment_failure
+    return variables
 
 
 def test_a_reset_environment_reports_before_steps_reset_after_and_the_apps():
@@ -74,7 +80,7 @@ def test_every_environment_has_a_row_and_one_whose_database_was_not_read_is_neve
 def test_outcomes_of_a_held_back_and_an_unreachable_environment():
     unreachable = {"unreachable": True, "changed": False, "msg": "Task failed: Failed to connect to the host via ssh"}
     held = host("prod", environment_failure="Rollout: stop before prod ...",
-                held_back={"failed": True, "changed": False, "msg": "not run, since dev failed"})
+                held_back=True)
     rows = summary_rows([held, host("far", migration=unreachable, environment_failure="Database: ...")])
     assert [row["outcome"] for row in rows] == ["stopped before prod", "unreachable"]
 
