@@ -113,7 +113,6 @@ extends_documentation_fragment:
   - ceds.generate.hangfire
   - ceds.generate.reset
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.facts
   - ansible.builtin.action_common_attributes.flow
   - ceds.generate.attributes.in_the_worker
 attributes:
@@ -123,6 +122,8 @@ attributes:
   check_mode:
     details: Nothing is written and no request that acts is sent; each check says what it would do.
   facts:
+    description: Sets the fact C(generate_migrations) from the database check, as M(ceds.generate.data_migrations)
+      does.
     support: full
 seealso:
   - module: ceds.generate.app_status
