@@ -100,6 +100,9 @@ class EnvironmentCheck:
                    for name, spec in migration_run.argument_spec().items())
         run.update((name, value) for name, value in options.items() if value is not None)
         run.update(given, background_url=self.params["background_url"])
+        if not run["background_url"]:
+            return {"failed": True, "changed": False, "msg": "background_url is needed to ask Generate's background "
+                    "app to %s: set it (generate_background_url)" % given["state"]}
         found, hidden = migration_run.execute(run, self.check_mode, self.environ, self.say)
         self.secrets.update(hidden)
         return found

@@ -80,3 +80,11 @@ def test_an_environment_that_cannot_be_reached_names_the_connection_and_the_sett
     [failure] = result["failures"]
     assert failure.startswith("Database: reset failed steps: unreachable over ssh: Failed to connect to the host via "
                               "ssh: refused; the inventory sets ansible_host for this environment")
+
+
+def test_a_recovery_without_the_background_app_fails_saying_what_to_set_and_reads_nothing():
+    database = Database({"changed": False})
+    result, _check = run(database, state="reset", cancel_hung={"poll": 30, "timeout": None})
+    assert database.calls == []
+    assert result["msg"] == ("Hung runs: cancel them through Generate's background app: background_url is needed to ask "
+                             "Generate's background app to cancel: set it (generate_background_url)")
