@@ -107,7 +107,7 @@ def evidence_of(facts):
     hangfire = facts.get("hangfire") or {}
     jobs = hangfire.get("jobs") or []
     return {
-        "decided_by": facts.get("decided_by", facts.get("evidence")),
+        "decided_by": facts.get("decided_by"),
         "live_servers": len([server for server in hangfire.get("servers") or [] if server.get("alive")]),
         "running_jobs": [job.get("id") for job in jobs if job.get("status") == "running"],
         "queued_jobs": [job.get("id") for job in jobs if job.get("status") == "queued"],

@@ -15,13 +15,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.ceds.generate.plugins.module_utils import app_client, data_migrations, migration_run
+from ansible_collections.ceds.generate.plugins.module_utils import (
+    app_client,
+    data_migrations,
+    migration_recovery,
+    migration_run,
+)
 
 MODULE_NAME = "ceds.generate.environment_check"
 INPUTS_CHECK = "Inventory: no connection variable left empty"
 HOLD_CHECK = "Rollout: stop before prod when an earlier environment failed"
 CANCEL_CHECK = "Hung runs: cancel them through Generate's background app"
-MIGRATE_TYPES = ["ods", "rds", "report"]
 # The migration_run options a re-run or a cancel takes from rerun or cancel_hung; the connection and Hangfire
 # options come from the environment's own.
 RERUN_OPTIONS = ("types", "reports", "start_timeout", "poll", "timeout", "http_timeout")
@@ -134,7 +138,8 @@ class EnvironmentCheck:
         probes_failed = any(checks.get(name, {}).get("failed") for name in ("app_probes", "background_probe"))
 
         if reset and params["cancel_hung"] is not None:
-            checks["cancel_hung"] = self._recovery(params["cancel_hung"], state="cancel", types=list(MIGRATE_TYPES))
+            checks["cancel_hung"] = self._recovery(params["cancel_hung"], state="cancel",
+                                                     types=list(migration_recovery.MIGRATE_TYPES))
             if checks["cancel_hung"].get("failed"):
                 return _refused(checks, CANCEL_CHECK, checks["cancel_hung"].get("msg"))
 

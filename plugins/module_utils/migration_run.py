@@ -130,6 +130,7 @@ class MigrationRun:
         self.sleep = sleep
         self.requests_sent = []
         self.warnings = []
+        self._current = None
 
     def observe(self):
         """The steps and Hangfire's state, read and planned as data_migrations reads them, with no reset: a
@@ -138,6 +139,12 @@ class MigrationRun:
         self.table.rollback()
         check.plan(reset=False)
         return check
+
+    def current(self):
+        """The status as it is now (``observe``), read again only after a request may have changed it."""
+        if self._current is None:
+            self._current = self.observe()
+        return self._current
 
     def _send(self, path):
         """Send one request, once; return None, or the one-line reason it failed."""
@@ -172,17 +179,17 @@ class MigrationRun:
     def run(self):
         """Every run in Generate's order; stops at the first that does not end well."""
         outcomes = []
-        # The first run or cancel starts from this read; each later one reads again, after the one before.
-        observed = self.observe()
         if self.params["state"] == "rerun":
             act = self.rerun
-            types = migration_recovery.runs_for(self.params["types"], observed.snapshot.database_version)
+            types = migration_recovery.runs_for(self.params["types"], self.current().snapshot.database_version)
         else:
             act = self.cancel
             types = migration_recovery.in_generate_order(self.params["types"])
         for type_code in types:
-            outcome = act(type_code, observed or self.observe())
-            observed = None
+            outcome = act(type_code, self.current())
+            if outcome["triggered"]:
+                # Generate acts on the request: the next run or cancel, and the result, start from a new read.
+                self._current = None
             outcomes.append(outcome)
             if outcome["outcome"] not in migration_recovery.OUTCOMES_OK:
                 break
@@ -381,7 +388,7 @@ def execute(params, check_mode, environ=None, say=None, request=None, sleep=time
     try:
         table.connection = connection.connect(options)
         outcomes = recovery.run()
-        result = result_of(outcomes, recovery.observe().dump(), check_mode)
+        result = result_of(outcomes, recovery.current().dump(), check_mode)
         result["warnings"] = [scrub(warning, secrets) for warning in recovery.warnings + result["warnings"]]
     except (connection.DatabaseError, migration_tables.RunFailed) as exc:
         failure = scrub(exc, secrets)
