@@ -138,8 +138,8 @@ class EnvironmentCheck:
         probes_failed = any(checks.get(name, {}).get("failed") for name in ("app_probes", "background_probe"))
 
         if reset and params["cancel_hung"] is not None:
-            checks["cancel_hung"] = self._recovery(params["cancel_hung"], state="cancel",
-                                                     types=list(migration_recovery.MIGRATE_TYPES))
+            types = list(migration_recovery.MIGRATE_TYPES)
+            checks["cancel_hung"] = self._recovery(params["cancel_hung"], state="cancel", types=types)
             if checks["cancel_hung"].get("failed"):
                 return _refused(checks, CANCEL_CHECK, checks["cancel_hung"].get("msg"))
 
