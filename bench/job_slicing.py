@@ -39,8 +39,9 @@ def summary_text(output):
     start = output.find("TASK [Show the summary]")
     if start < 0:
         return ""
-    end = output.find("TASK [", start + 10)
-    return output[start:end if end > 0 else len(output)]
+    ends = [found for found in (output.find(mark, start + 10) for mark in ("TASK [", "PLAY [", "PLAY RECAP"))
+            if found > 0]
+    return output[start:min(ends, default=len(output))]
 
 
 def report_files(folder):

@@ -52,9 +52,9 @@ def run(fleet, playbook, *args, **kwargs):
 
 
 def published(run_result):
-    """The summary the run published with set_stats (the last one)."""
+    """The summary the run published as the stat generate_summary (the last one)."""
     stats = [record["result"]["ansible_stats"] for record in run_result.records
-             if record["action"] == "ansible.builtin.set_stats"]
+             if record["action"] == "ceds.generate.run_summary"]
     assert stats, run_result.output[-3000:]
     return stats[-1]["data"]["generate_summary"]
 

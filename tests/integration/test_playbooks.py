@@ -196,9 +196,9 @@ def test_reset_summary_is_written_as_json_and_markdown(scenario):
 
 
 @pytest.mark.every_release
-def test_reset_publishes_the_summary_with_set_stats(scenario):
+def test_reset_publishes_the_summary_as_a_stat(scenario):
     published = [record["result"] for record in scenario.reset.records
-                 if record["action"] == "ansible.builtin.set_stats"]
+                 if record["action"] == "ceds.generate.run_summary"]
     assert published, scenario.reset.output
     stats = published[0]["ansible_stats"]
     assert stats["per_host"] is False
