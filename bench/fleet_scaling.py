@@ -116,15 +116,33 @@ def measure_size(ansible, fleet, size, forks, rounds, say):
     return row
 
 
+def measure_single(ansible, fleet, forks):
+    """The host tasks of one run of each playbook over a single environment: what a fleet of one pays."""
+    path = inventory(ansible, fleet, 1)
+    single = {}
+    for name, playbook in playbooks(ansible).items():
+        if name == "module":
+            continue
+        _wall, records = runner(ansible, playbook, path, 1, forks)()
+        single[name] = {"tasks": len(records), "skipped": sum(1 for record in records if record["status"] == "skipped"),
+                        "names": [record["task"] for record in records]}
+    return single
+
+
 def measure(ansible, fleet, sizes, forks, rounds, say):
-    """Every fleet size in turn; return the rows and how the time per environment grows."""
+    """Every fleet size in turn, and the host tasks of a single environment; return the rows and how the time per
+    environment grows."""
+    single = measure_single(ansible, fleet, forks)
+    say("    1 environment: host tasks migration_status.yml %d (%d skipped), reset_migrations.yml %d (%d skipped), "
+        "ping %d" % (single["status"]["tasks"], single["status"]["skipped"], single["reset"]["tasks"],
+                     single["reset"]["skipped"], single["ping"]["tasks"]))
     rows = [measure_size(ansible, fleet, size, forks, rounds, say) for size in sizes]
     growth = None
     if len(rows) >= 2:
         base = rows[1] if len(rows) > 2 else rows[0]
         growth = {"base": base["size"], "size": rows[-1]["size"], "status": linear_growth(base, rows[-1], "status"),
                   "reset": linear_growth(base, rows[-1], "reset"), "ping": linear_growth(base, rows[-1], "ping")}
-    return {"rows": rows, "growth": growth, "forks": forks, "rounds": rounds}
+    return {"rows": rows, "growth": growth, "forks": forks, "rounds": rounds, "single": single}
 
 
 def linear_growth(base, last, key):

@@ -148,6 +148,13 @@ def fleet_section(fleet, pipelining):
             row["status_tasks"] / row["size"], row["status_skipped"] / row["size"], row["reset_tasks"] / row["size"],
             row["reset_skipped"] / row["size"], row["ping_tasks"] / row["size"], times_ratio(row["ratio"]),
             times_ratio(row["ratio_reset"]), times_ratio(row["ratio_module"])))
+    single = fleet.get("single")
+    if single:
+        lines += ["", "A single environment (one run of each): %d host tasks for migration_status.yml (%d skipped), "
+                  "%d for reset_migrations.yml (%d skipped), %d for ping. The tasks of migration_status.yml, in "
+                  "order: %s." % (single["status"]["tasks"], single["status"]["skipped"], single["reset"]["tasks"],
+                                  single["reset"]["skipped"], single["ping"]["tasks"],
+                                  "; ".join(single["status"]["names"]))]
     growth = fleet["growth"]
     if growth:
         lines += ["", "Growth: the median time per environment at %d environments is %.2fx that at %d for "
