@@ -29,6 +29,7 @@ from release_run import ROOT, run
 # The files of the tests marked every_release; a matrix run takes those tests only.
 TESTS = ["tests/integration/test_data_migrations.py", "tests/integration/test_hangfire_evidence.py",
          "tests/integration/test_playbooks.py", "tests/integration/test_recovery.py",
+         "tests/integration/test_run_summary.py",
          "tests/integration/test_secrets.py", "tests/integration/test_where_it_runs.py",
          "tests/integration/test_awx_fact_cache.py", "tests/release/test_build.py"]
 RUN_TIMEOUT = 1500
