@@ -48,20 +48,11 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - ceds.generate.attributes.in_the_worker
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
-    support: full
     details: In check mode nothing is written; the summary is still published.
-  diff_mode:
-    support: none
   platform:
-    platforms: posix
     details: The files are written on the controller.
 seealso:
   - module: ansible.builtin.set_stats
