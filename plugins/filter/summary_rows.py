@@ -119,8 +119,10 @@ def evidence_of(facts):
 def summary_rows(host_variables, check_mode=False, reset=False, in_progress=()):
     """The rows of every environment of the run, in the order given: one each, whatever happened to it.
 
-    in_progress: the environments being checked when the rows are written before the end of the run.
+    in_progress: the environments being checked when the rows are written before the end of the run. Looked
+    through once: at the start of a batch every row asks whether its environment is in it.
     """
+    in_progress = frozenset(in_progress)
     return [summary_row(variables, check_mode, reset, in_progress) for variables in host_variables]
 
 

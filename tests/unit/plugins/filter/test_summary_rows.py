@@ -77,6 +77,30 @@ def test_every_environment_has_a_row_and_one_whose_database_was_not_read_is_neve
     assert rows[2]["before"] is None and rows[2]["web_ok"] is True
 
 
+class CountedList(list):
+    """A list that counts the elements its users look at: by iterating it, or by asking whether it holds one."""
+
+    looked_at = 0
+
+    def __iter__(self):
+        for item in super().__iter__():
+            self.looked_at += 1
+            yield item
+
+    def __contains__(self, item):
+        return any(each == item for each in self)
+
+
+def test_the_environments_in_progress_are_looked_through_once_not_once_per_row():
+    # At the start of a batch no environment has been read, and every row asks whether its environment is in the
+    # batch: looking through the batch for each row costs a fleet of N environments N * N steps.
+    names = ["env%04d" % number for number in range(1, 201)]
+    in_progress = CountedList(names[:100])
+    rows = summary_rows([host(name) for name in names], in_progress=in_progress)
+    assert [row["outcome"] for row in rows] == ["not finished"] * 100 + ["not reached"] * 100
+    assert in_progress.looked_at <= len(in_progress)
+
+
 def test_outcomes_of_a_held_back_and_an_unreachable_environment():
     unreachable = {"unreachable": True, "changed": False, "msg": "Task failed: Failed to connect to the host via ssh"}
     held = host("prod", environment_failure="Rollout: stop before prod ...",
