@@ -31,6 +31,10 @@ TIMEOUT_PER_ENVIRONMENT = 3
 def build_fleet(cluster, folder, size):
     """``size`` healthy environments named env0001..., one database each, with their stand-in apps running.
 
+    The environments take the tiers in turn (dev, test, prod, dev...), so that every fleet size, a prefix of the
+    fleet, has environments in each tier: reset_migrations.yml then runs the same plays (a batch and its summary per
+    tier) at every size, and its time per environment compares like with like.
+
     Returns the Fleet, whose stand-ins the caller stops (``Fleet`` is a context manager); the stand-ins
     started before a failure here are stopped before it is raised.
     """
@@ -44,7 +48,7 @@ def build_fleet(cluster, folder, size):
             database = generate_db.GenerateDatabase(cluster.connection_string(name), "App", "postgresql",
                                                     dict(template.options, database=name))
             database.name = name
-            fleet.add(name, TIERS[(number - 1) * len(TIERS) // size], database)
+            fleet.add(name, TIERS[(number - 1) % len(TIERS)], database)
     except BaseException:
         fleet.stop()
         raise
