@@ -265,9 +265,10 @@ def findings_section(report):
                       last["status_tasks"] / float(last["size"]), last["status_skipped"], last["ping_tasks"],
                       ", ".join("`%s` %.0f%%" % (action, 100 * value / total)
                                 for action, value in sorted(by_action.items(), key=lambda item: -item[1])))]
-        growth = fleet["growth"]
-        base = [row for row in fleet["rows"] if growth and row["size"] == growth["base"]] or fleet["rows"][:1]
-        lines += growing_tasks(base[0], last)
+        base = fleet["rows"][0]
+        if fleet["growth"]:
+            base = next(row for row in fleet["rows"] if row["size"] == fleet["growth"]["base"])
+        lines += growing_tasks(base, last)
     return lines
 
 
