@@ -43,6 +43,8 @@ RUN_LINES = 100
 MAX_REPORTS = 100
 # Who writes the audit line of a report selection.
 SELECTED_BY = MODULE_NAME
+# The authors this collection's own audit lines name (a reset's, a selection's lock): never a line of a run.
+OWN_AUTHORS = (" by %s" % migration_tables.RESET_BY, " by %s" % SELECTED_BY)
 
 
 def new_outcome(type_code):
@@ -78,6 +80,18 @@ def default_timeout(last_duration_seconds, database_version):
     """Three times the last successful run, at least 30 minutes, at most Generate's own command timeout."""
     ceiling = migration_plan.default_stuck_after(database_version)
     return min(max(3 * (last_duration_seconds or 0), MIN_TIMEOUT), ceiling)
+
+
+def run_lines(history, step, since):
+    """The (date, message) of the history lines that Generate wrote for ``step``'s run since ``since``.
+
+    The state read takes a second of slack before ``since``: a line written before the request is not the run's.
+    Nor is a line this collection wrote (the selection's lock is written just before the request, and a clock of
+    coarse steps, such as SQL Server's datetime, can date it in the instant of the request).
+    """
+    return [(date, message) for type_id, date, message, _line in history
+            if type_id == step.type_id and date is not None and date >= since
+            and not any(author in message for author in OWN_AUTHORS)]
 
 
 def elapsed_text(seconds):
@@ -167,9 +181,7 @@ class MigrationRun:
             jobs = [job for job in hangfire_state.classify_jobs(observation.hangfire, observation.now,
                                                                 self.params["hangfire_server_timeout"], 0)
                     if job.belongs_to(step)]
-        # The read takes a second of slack before ``since``; lines written before the request are not the run's.
-        lines = [message for type_id, date, message, _line in reversed(observation.history)
-                 if type_id == step.type_id and date is not None and date >= since]
+        lines = [message for _date, message in run_lines(reversed(observation.history), step, since)]
         for step_id, status_id, _trigger, duration in observation.steps:
             if step_id == step.id:
                 return migration_recovery.Poll(codes.get(status_id), duration, lines, jobs,
@@ -291,7 +303,7 @@ class MigrationRun:
         observation = self.table.read_state(hangfire=False, window=[(step.type_id, since)], lines=lines)
         self.table.rollback()
         return [{"date": hangfire_state.iso_utc(date), "message": message}
-                for _type_id, date, message, _line in observation.history if date is not None and date >= since]
+                for date, message in run_lines(observation.history, step, since)]
 
     def cancel(self, type_code, observed):
         """Ask Generate to cancel a hung run of one type, and wait until each cancelled worker has closed and no

@@ -1,10 +1,16 @@
-"""The pure parts of a re-run's options: the time allowed, the progress line's clock, the options refused."""
+"""The pure parts of a re-run: the time allowed, the progress line's clock, the options refused, the run's lines."""
 
 from __future__ import annotations
+
+import datetime
+import time
+import types
 
 import pytest
 
 from ansible_collections.ceds.generate.plugins.module_utils import migration_run as mr
+from ansible_collections.ceds.generate.plugins.module_utils import migration_tables as mt
+from ansible_collections.ceds.generate.plugins.module_utils.migration_rows import Observation
 from ansible_collections.ceds.generate.plugins.module_utils.connection_string import OptionsError
 
 
@@ -42,3 +48,35 @@ def test_options_that_cannot_work_are_refused_in_one_line(changes, problem):
     with pytest.raises(OptionsError) as refused:
         mr.check_options(params)
     assert problem in "%s" % refused.value
+
+
+class _Table:
+    """A table whose one state read returns ``observation``."""
+
+    def __init__(self, observation):
+        self.observation = observation
+
+    def read_state(self, **_parts):
+        return self.observation
+
+    def rollback(self):
+        pass
+
+
+def test_the_lines_this_collection_wrote_are_not_the_runs_even_in_the_instant_of_the_request():
+    # The selection is locked, and its audit line written, at the database's now; the request's "since" is read
+    # after it, and a clock of coarse steps (SQL Server's datetime rounds to 3 ms) can give both the same instant.
+    since = datetime.datetime(2026, 12, 5, 3, 0, 0)
+    observation = Observation()
+    observation.now = since
+    observation.history = [
+        (3, since, "Report Complete (c002/2025/...)", 3),
+        (3, since, "REPORT migration status reset from error to success by %s: night shift" % mt.RESET_BY, 2),
+        (3, since, "REPORT selection locked (c002) by %s" % mr.SELECTED_BY, 1),
+        (2, since, "RDS line of another type", 0),
+    ]
+    observation.steps = [(30, 2, None, None)]
+    step = types.SimpleNamespace(id=30, type_id=3, label="report")
+    run = mr.MigrationRun(_Table(observation), {}, False, request=None, say=None)
+    poll = run.poll(step, since, {"processing": 2}, time.monotonic())
+    assert (poll.status_code, poll.lines) == ("processing", ["Report Complete (c002/2025/...)"])
