@@ -23,6 +23,8 @@ STATUS_PLAYBOOK = os.path.join(ROOT, "playbooks", "migration_status.yml")
 RESET_PLAYBOOK = os.path.join(ROOT, "playbooks", "reset_migrations.yml")
 TIERS = ("dev", "test", "prod")
 TEMPLATE = "bench_template"
+# A smaller fleet runs at most this many times as often as the largest.
+SMALLER_FLEET_FACTOR = 3
 # A fleet run may take this long plus this much per environment before it counts as hung.
 TIMEOUT_SECONDS = 300
 TIMEOUT_PER_ENVIRONMENT = 3
@@ -101,7 +103,7 @@ def measure_size(ansible, fleet, size, forks, rounds, say):
     path = inventory(ansible, fleet, size)
     results = alternate(rounds, [(name, runner(ansible, playbook, path, size, forks))
                                  for name, playbook in playbooks(ansible).items()])
-    row = {"size": size}
+    row = {"size": size, "rounds": rounds}
     for name, values in results.items():
         row[name] = spread([wall for wall, _records in values])
         row[name + "_tasks"] = len(values[0][1])
@@ -140,13 +142,20 @@ def measure(ansible, fleet, sizes, forks, rounds, say):
     say("    1 environment: host tasks migration_status.yml %d (%d skipped), reset_migrations.yml %d (%d skipped), "
         "ping %d" % (single["status"]["tasks"], single["status"]["skipped"], single["reset"]["tasks"],
                      single["reset"]["skipped"], single["ping"]["tasks"]))
-    rows = [measure_size(ansible, fleet, size, forks, rounds, say) for size in sizes]
+    rows = [measure_size(ansible, fleet, size, forks, rounds_at(size, sizes, rounds), say) for size in sizes]
     growth = None
     if len(rows) >= 2:
         base = rows[1] if len(rows) > 2 else rows[0]
         growth = {"base": base["size"], "size": rows[-1]["size"], "status": linear_growth(base, rows[-1], "status"),
                   "reset": linear_growth(base, rows[-1], "reset"), "ping": linear_growth(base, rows[-1], "ping")}
     return {"rows": rows, "growth": growth, "forks": forks, "rounds": rounds, "single": single}
+
+
+def rounds_at(size, sizes, rounds):
+    """The runs at ``size``: ``rounds`` at the largest of ``sizes``; a smaller fleet, whose runs are shorter, as
+    many as take about as long, at most SMALLER_FLEET_FACTOR times ``rounds``. The growth figure divides by the time
+    at a small size, and a median of a few short runs is the noisy part of it."""
+    return min(SMALLER_FLEET_FACTOR * rounds, max(rounds, rounds * max(sizes) // size))
 
 
 def linear_growth(base, last, key):

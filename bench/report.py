@@ -131,11 +131,13 @@ def fleet_section(fleet, pipelining):
         "`playbooks/migration_status.yml`, and `playbooks/reset_migrations.yml` with nothing to reset, over N "
         "environments (one database each in the same cluster, healthy; web and background checks against a "
         "stand-in app per environment, `tests/support/standin_app.py`), `--forks %d`, against the same inventory "
-        "running only `ansible.builtin.ping`, and one `data_migrations` status task per environment. %d rounds per "
-        "size, each running the four once, alternating. Each time is the median with the least and the greatest in "
+        "running only `ansible.builtin.ping`, and one `data_migrations` status task per environment. Rounds per "
+        "size: %s, each running the four once, alternating (a smaller fleet, whose runs are short, runs more of "
+        "them). Each time is the median with the least and the greatest in "
         "brackets; a ratio is the ratio within a round, its median over the rounds and its range. Host tasks count "
         "every task result of an environment (a task run once for the batch counts once)."
-        % (fleet["forks"], fleet["rounds"]), "",
+        % (fleet["forks"], ", ".join("%d at %d" % (row.get("rounds", fleet["rounds"]), row["size"])
+                                     for row in fleet["rows"])), "",
         "| environments | ping | one module task | migration_status.yml | reset_migrations.yml | status per "
         "environment | host tasks per environment (skipped), status / reset / ping | status / ping | reset / ping | "
         "module task / ping |",
