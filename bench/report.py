@@ -136,7 +136,7 @@ def fleet_section(fleet, pipelining):
         "them). Each time is the median with the least and the greatest in "
         "brackets; a ratio is the ratio within a round, its median over the rounds and its range. Host tasks count "
         "every task result of an environment (a task run once for the batch counts once)."
-        % (fleet["forks"], ", ".join("%d at %d" % (row.get("rounds", fleet["rounds"]), row["size"])
+        % (fleet["forks"], ", ".join("%d at %d" % (row["rounds"], row["size"])
                                      for row in fleet["rows"])), "",
         "| environments | ping | one module task | migration_status.yml | reset_migrations.yml | status per "
         "environment | host tasks per environment (skipped), status / reset / ping | status / ping | reset / ping | "
