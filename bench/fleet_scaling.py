@@ -115,10 +115,11 @@ def measure_size(ansible, fleet, size, forks, rounds, say):
     walls = [wall for wall, _records in results["status"]]
     typical = sorted(range(len(walls)), key=walls.__getitem__)[len(walls) // 2]
     row["status_breakdown"] = task_breakdown(results["status"][typical][1], size)
-    say("    %d environments: ping %.1f s, module %.1f s, migration_status.yml %.1f s (%.2fx, %.2fx to %.2fx), "
-        "reset_migrations.yml %.1f s (%.2fx)"
-        % (size, row["ping"]["median"], row["module"]["median"], row["status"]["median"], row["ratio"]["median"],
-           row["ratio"]["min"], row["ratio"]["max"], row["reset"]["median"], row["ratio_reset"]["median"]))
+    say("    %d environments, %d runs: ping %.1f s, module %.1f s, migration_status.yml %.1f s (%.2fx, %.2fx to "
+        "%.2fx), reset_migrations.yml %.1f s (%.2fx)"
+        % (size, rounds, row["ping"]["median"], row["module"]["median"], row["status"]["median"],
+           row["ratio"]["median"], row["ratio"]["min"], row["ratio"]["max"], row["reset"]["median"],
+           row["ratio_reset"]["median"]))
     return row
 
 
@@ -148,7 +149,7 @@ def measure(ansible, fleet, sizes, forks, rounds, say):
         base = rows[1] if len(rows) > 2 else rows[0]
         growth = {"base": base["size"], "size": rows[-1]["size"], "status": linear_growth(base, rows[-1], "status"),
                   "reset": linear_growth(base, rows[-1], "reset"), "ping": linear_growth(base, rows[-1], "ping")}
-    return {"rows": rows, "growth": growth, "forks": forks, "rounds": rounds, "single": single}
+    return {"rows": rows, "growth": growth, "forks": forks, "single": single}
 
 
 def rounds_at(size, sizes, rounds):

@@ -110,8 +110,8 @@ def parse_arguments():
     parser.add_argument("--sizes", help="fleet sizes, comma-separated (default 10,100,200; add 1000 for the fleet "
                                         "targets' largest size, about 45 minutes more on 2 cores)")
     parser.add_argument("--fleet-runs", type=int, default=MIN_FLEET_ROUNDS,
-                        help="runs of each playbook at the largest fleet size; a smaller one runs as many as take about "
-                             "as long, at most 3 times as many (default and least %d)" % MIN_FLEET_ROUNDS)
+                        help="runs of each playbook at the largest fleet size; a smaller one runs as many as take "
+                             "about as long, at most 3 times as many (default and least %d)" % MIN_FLEET_ROUNDS)
     parser.add_argument("--forks", type=int, default=20)
     parser.add_argument("--parts", default="1,2,3,4,5", help="parts to run, comma-separated")
     parser.add_argument("--output", default=os.path.join(ROOT, "docs", "benchmarks.md"),
@@ -163,10 +163,8 @@ def run_parts(options, report, cluster, workdir, running):
         started = time.perf_counter()
         fleet = running.enter_context(fleet_scaling.build_fleet(cluster, os.path.join(workdir, "fleet"), largest))
         say("    created in %.0f s" % (time.perf_counter() - started))
-        say("==> 3. fleet sizes %s, %s runs, --forks %d" % (
-            ", ".join(map(str, options.sizes)), ", ".join(
-                "%d" % fleet_scaling.rounds_at(size, options.sizes, options.fleet_runs) for size in options.sizes),
-            options.forks))
+        say("==> 3. fleet sizes %s, %d runs at the largest, --forks %d" % (
+            ", ".join(map(str, options.sizes)), options.fleet_runs, options.forks))
         report["fleet"] = fleet_scaling.measure(ansible, fleet, options.sizes, options.forks, options.fleet_runs, say)
         size = min(*options.sizes, PIPELINING_MAX_SIZE)
         say("==> 3. pipelining at %d environments" % size)
